@@ -1,0 +1,1 @@
+"""plasticsim analysis: information measures, spectra, receptive fields (read results, never live state)."""

@@ -1,0 +1,110 @@
+"""Command line: ``plasticsim run | report | validate``; a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import PlasticsimError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="plasticsim", description=__doc__.split(";")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a protocol and write results, summary and figures")
+    run.add_argument("protocol", help="protocol YAML file")
+    run.add_argument("--out", help="output directory (default results/<protocol name>)")
+    run.add_argument("--seed", type=int, help="root seed (overrides the protocol's)")
+    run.add_argument("--backend", help="backend (overrides the protocol's)")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a protocol value (repeatable), "
+                     "e.g. --set stimuli.input.input_noise.variance=0.01")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--no-figures", action="store_true", help="skip rendering figures")
+
+    report = sub.add_parser("report", help="re-render figures and print a summary of a run")
+    report.add_argument("results", help="results.h5 (or its directory)")
+    report.add_argument("--figures", help="figure directory (default: next to the file)")
+
+    validate = sub.add_parser("validate", help="check a protocol (and its model) without running")
+    validate.add_argument("protocol")
+    validate.add_argument("--set", dest="overrides", action="append", default=[],
+                          metavar="KEY=VALUE")
+    validate.add_argument("--print", action="store_true", help="print the resolved protocol")
+    return parser
+
+
+SUMMARY_ROWS = (
+    ("mutual_information_bits", "mutual information (bits)", "{:.4f}"),
+    ("optimum_bits", "closed-form optimum (bits)", "{:.4f}"),
+    ("fraction_of_optimum", "fraction of optimum", "{:.4%}"),
+    ("mode_spectrum_relative_l1", "mode spectrum rel. L1 to optimum", "{:.3f}"),
+    ("learned_peak_frequency", "population spectrum peak (cycles/ring)", "{:.0f}"),
+    ("optimal_peak_frequency", "optimal spectrum peak (cycles/ring)", "{:.0f}"),
+    ("learned_band_pass_index", "band-pass index (learned)", "{:.3f}"),
+    ("optimal_band_pass_index", "band-pass index (optimal)", "{:.3f}"),
+    ("final_spectral_radius_F", "spectral radius of F (final)", "{:.4f}"),
+    ("final_settling_residual", "settling residual (last interval, worst)", "{:.2e}"),
+    ("samples", "training samples", "{:.0f}"),
+    ("wall_seconds", "wall time (s)", "{:.1f}"),
+    ("samples_per_second", "samples per second", "{:,.0f}"),
+)
+
+
+def format_summary(summary: dict) -> str:
+    """A two-column text table of the scalar results."""
+    lines = []
+    for key, label, template in SUMMARY_ROWS:
+        if key in summary:
+            lines.append(f"  {label:<42} {template.format(float(summary[key]))}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        if arguments.command == "run":
+            from .run import run
+            results = run(arguments.protocol, arguments.out, seed=arguments.seed,
+                          overrides=arguments.overrides, backend=arguments.backend,
+                          overwrite=arguments.overwrite, progress=not arguments.no_progress,
+                          figures=not arguments.no_figures)
+            print(f"{results.spec.name}: wrote {results.path}")
+            print(format_summary(results.summary))
+        elif arguments.command == "report":
+            from .figures import render_figures
+            from .results import load
+            results = load(arguments.results)
+            directory = Path(arguments.figures) if arguments.figures else \
+                results.path.parent / "figures"
+            paths = render_figures(results, directory)
+            state = "complete" if results.complete else "INCOMPLETE"
+            print(f"{results.path} ({state}; protocol {results.spec.name}, seed "
+                  f"{results.attributes.get('seed')}, backend "
+                  f"{results.attributes.get('backend')})")
+            print(format_summary(results.summary))
+            print(f"figures: {', '.join(str(p) for p in paths)}")
+        elif arguments.command == "validate":
+            from .loading import load_protocol, spec_to_yaml
+            spec = load_protocol(arguments.protocol, arguments.overrides)
+            if arguments.print:
+                print(spec_to_yaml(spec), end="")
+            model = spec.model
+            print(f"{arguments.protocol}: valid ({spec.name}: "
+                  + ", ".join(f"{n} {p.size}" for n, p in model.populations.items())
+                  + f"; {spec.schedule.samples} samples; backend {spec.backend})")
+    except PlasticsimError as error:
+        print(f"plasticsim: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("plasticsim: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Reading results files back: :func:`load` returns a :class:`Results` object.
+
+The layout is the public contract documented in README.md ("Results file").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import yaml
+
+from .errors import DataError
+from .loading import protocol_from_document
+
+
+@dataclass
+class Results:
+    """One run's results, read from its HDF5 file.
+
+    Attributes
+    ----------
+    path : Path
+    attributes : dict
+        Root attributes (``plasticsim_version``, ``seed``, ``backend``, ``complete``, …).
+    spec : ProtocolSpec
+        The fully resolved protocol the run used.
+    weights : dict
+        Final weights: ``weights["feedforward"]`` (post × pre) and the lateral arrays.
+    steps : ndarray
+        Sample counts of the records.
+    history : dict
+        Weight snapshots, each of shape (records, …), aligned with ``steps``.
+    metrics : dict
+        Scalar time series aligned with ``steps``.
+    stimulus : dict
+        Per input population: ``signal_covariance`` and ``noise_covariance`` where known.
+    populations : dict
+        Per population: ``size``, ``kind``, ``output_noise_variance``.
+    summary : dict
+        The final comparison (as in ``summary.json``), where the run completed.
+    """
+
+    path: Path
+    attributes: dict
+    spec: object
+    weights: dict = field(default_factory=dict)
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    history: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    stimulus: dict = field(default_factory=dict)
+    populations: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.attributes.get("complete", False))
+
+
+def _read_group(group) -> dict:
+    out = {}
+    for name, item in group.items():
+        out[name] = _read_group(item) if isinstance(item, h5py.Group) else item[()]
+    return out
+
+
+def load(path: str | Path) -> Results:
+    """Read a results file written by :func:`plasticsim.run`.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``results.h5`` (or a run directory containing it).
+
+    Raises
+    ------
+    DataError
+        If the file is missing or not a plasticsim results file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.h5"
+    if not path.is_file():
+        raise DataError(f"{path}: results file not found")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise DataError(f"{path}: not a readable HDF5 file ({error})") from None
+    with handle as file:
+        if "spec" not in file:
+            raise DataError(f"{path}: not a plasticsim results file (no /spec)")
+        spec_text = file["spec"][()]
+        spec_text = spec_text.decode() if isinstance(spec_text, bytes) else spec_text
+        results = Results(
+            path=path,
+            attributes=dict(file.attrs),
+            spec=protocol_from_document(yaml.safe_load(spec_text), source=f"{path}:/spec"),
+            weights=_read_group(file["weights"]) if "weights" in file else {},
+            steps=file["history/step"][()] if "history/step" in file else np.zeros(0, int),
+            history=_read_group(file["history/weights"]) if "history/weights" in file else {},
+            metrics=_read_group(file["metrics"]) if "metrics" in file else {},
+            stimulus=_read_group(file["stimulus"]) if "stimulus" in file else {},
+            populations={name: dict(group.attrs) for name, group in file["populations"].items()}
+            if "populations" in file else {},
+            summary=_read_group(file["summary"]) if "summary" in file else {},
+        )
+        results.attributes["spec_yaml"] = spec_text
+    return results
