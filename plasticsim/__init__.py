@@ -1,21 +1,16 @@
-"""plasticsim: simulation engine for biologically plausible plasticity."""
+"""plasticsim: simulation engine for biologically plausible plasticity.
+
+>>> import plasticsim
+>>> results = plasticsim.run("protocols/linsker1992_1d.yaml", "results/ref")  # doctest: +SKIP
+>>> again = plasticsim.load("results/ref/results.h5")                         # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
 
+# Imported eagerly so that the names ``plasticsim.run`` and ``plasticsim.load`` are the
+# functions, not the submodules of the same name.
+from .loading import load_protocol  # noqa: E402
+from .results import load  # noqa: E402
+from .run import run  # noqa: E402
 
-def run(*args, **kwargs):
-    """Run a protocol; see :func:`plasticsim.run.run`."""
-    from .run import run as _run
-    return _run(*args, **kwargs)
-
-
-def load(path):
-    """Read a results file; see :func:`plasticsim.results.load`."""
-    from .results import load as _load
-    return _load(path)
-
-
-def load_protocol(path, overrides=None):
-    """Load and validate a protocol YAML file; see :func:`plasticsim.loading.load_protocol`."""
-    from .loading import load_protocol as _load_protocol
-    return _load_protocol(path, overrides)
+__all__ = ["run", "load", "load_protocol", "__version__"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -35,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="KEY=VALUE")
     validate.add_argument("--print", action="store_true", help="print the resolved protocol")
+
+    compare = sub.add_parser("compare", help="compare a run's receptive fields with a "
+                             "reference and macaque V1 (PNG + Markdown + JSON report)")
+    compare.add_argument("results", help="results.h5 of an image-driven run (or its directory)")
+    compare.add_argument("--reference", help="olshausen-field (packaged O&F network fields), "
+                         "another RUN.h5, or a FILE.mat dictionary (pixels × units, e.g. A144)")
+    compare.add_argument("--reference-key", help="variable name in a .mat reference")
+    compare.add_argument("--v1", default="ringach2002", help="V1 data set (ringach2002)")
+    compare.add_argument("--out", help="report directory (default: compare/ next to the run)")
     return parser
 
 
@@ -52,6 +60,14 @@ SUMMARY_ROWS = (
     ("samples", "training samples", "{:.0f}"),
     ("wall_seconds", "wall time (s)", "{:.1f}"),
     ("samples_per_second", "samples per second", "{:,.0f}"),
+    # Image-driven runs (Gabor fits of the receptive fields, SCIENCE.md §3).
+    ("fraction_r2_above_0.9", "units with Gabor R² > 0.9", "{:.1%}"),
+    ("fraction_r2_above_0.8", "units with Gabor R² > 0.8", "{:.1%}"),
+    ("median_sf_bandwidth_octaves", "median SF bandwidth (octaves)", "{:.2f}"),
+    ("median_nx", "median nx", "{:.2f}"),
+    ("median_ny", "median ny", "{:.2f}"),
+    ("blob_like_fraction", "blob-like fraction (good fits)", "{:.1%}"),
+    ("median_orientation_selectivity_index", "median orientation selectivity", "{:.2f}"),
 )
 
 
@@ -74,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
                           overwrite=arguments.overwrite, progress=not arguments.no_progress,
                           figures=not arguments.no_figures)
             print(f"{results.spec.name}: wrote {results.path}")
-            print(format_summary(results.summary))
+            if hasattr(results, "members"):  # an ensemble: one line per member
+                for entry in results.index:
+                    fraction = entry["summary"].get("fraction_of_optimum")
+                    print(f"  {entry['directory']}  {entry['label']}"
+                          + (f"  fraction of optimum {fraction:.4%}" if fraction else ""))
+            else:
+                print(format_summary(results.summary))
         elif arguments.command == "report":
             from .figures import render_figures
             from .results import load
@@ -88,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"{results.attributes.get('backend')})")
             print(format_summary(results.summary))
             print(f"figures: {', '.join(str(p) for p in paths)}")
+        elif arguments.command == "compare":
+            from .compare import compare
+            report = compare(arguments.results, arguments.reference, arguments.v1,
+                             arguments.out, arguments.reference_key)
+            for name, row in report["populations"].items():
+                print(f"{name}: {100 * row['fraction_r2_above_0.9']:.0f}% R² > 0.9, "
+                      f"blob-like {row['blob_like_fraction']:.2f}, TV to V1 "
+                      f"{row['tv_distance_to_v1']:.3f}")
+            print(f"report: {', '.join(report['files'])}")
         elif arguments.command == "validate":
             from .loading import load_protocol, spec_to_yaml
             spec = load_protocol(arguments.protocol, arguments.overrides)

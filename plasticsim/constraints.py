@@ -43,15 +43,24 @@ class _Constraint:
     def cost(self, C):
         raise NotImplementedError
 
-    def apply(self, C: np.ndarray, delta: np.ndarray | None) -> np.ndarray:
-        """Return C + ΔC projected on the tangent plane, rescaled onto the budget (in place)."""
+    def apply(self, C: np.ndarray, delta: np.ndarray | None, metric: str = "euclidean"
+              ) -> np.ndarray:
+        """Return C + ΔC projected on the tangent plane, rescaled onto the budget (in place).
+
+        With ``metric="input_covariance"`` (power constraints) ΔC is a natural-gradient step
+        and is projected in that metric, where the budget's normal is C itself.
+        """
         if delta is not None:
-            normal = self.normal(C)
+            # Remove the component that changes the cost to first order: along ``direction``
+            # (the cost's gradient in the chosen metric), measured with ``gradient``.
+            gradient = self.normal(C)
+            direction = gradient if metric == "euclidean" else C
             if self.per_unit:
-                coefficient = np.sum(delta * normal, axis=1) / np.sum(normal * normal, axis=1)
-                delta -= coefficient[:, None] * normal
+                coefficient = (np.sum(delta * gradient, axis=1)
+                               / np.sum(direction * gradient, axis=1))
+                delta -= coefficient[:, None] * direction
             else:
-                delta -= (np.sum(delta * normal) / np.sum(normal * normal)) * normal
+                delta -= (np.sum(delta * gradient) / np.sum(direction * gradient)) * direction
             C += delta
         cost = self.cost(C)
         if self.per_unit:
@@ -100,6 +109,10 @@ class OutputPowerConstraint(_Constraint):
 
     def normal(self, C):
         return C @ self.input_covariance
+
+    def precondition(self, delta):
+        """ΔC q̂_L⁻¹: the step in the metric of the input covariance (natural gradient)."""
+        return np.linalg.solve(self.input_covariance, delta.T).T
 
     def cost(self, C):
         return np.einsum("ij,jk,ik->i", C, self.input_covariance, C)

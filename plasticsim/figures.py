@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
 
 from .analysis.spectra import ring_frequencies, unit_power_spectra  # noqa: E402
 
@@ -21,6 +22,16 @@ def render_figures(results, directory: str | Path) -> list[Path]:
     """Write the standard figures of a run as PNG files; return their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if getattr(results, "receptive_fields", None):  # image-driven runs: mosaics, Gabor stats
+        from .networks.figures import render_image_figures
+        written = render_image_figures(results, directory)
+        if "learned_radial_spectrum" in results.summary:  # Linsker on patches (2-D spectra)
+            figure = plot_patch_spectra(results)
+            path = directory / "canonical_fields_and_radial_spectrum.png"
+            figure.savefig(path, bbox_inches="tight")
+            plt.close(figure)
+            written.append(path)
+        return written
     written = []
     for name, plot in (("receptive_fields", plot_receptive_fields),
                        ("frequency_responses", plot_frequency_responses),
@@ -102,6 +113,7 @@ def plot_mutual_information(results):
         final = float(results.summary["fraction_of_optimum"])
         axis.set_title(f"Mutual information: {100 * final:.2f}% of the optimum at the end")
     axis.set_xlabel("training samples")
+    axis.xaxis.set_major_formatter(EngFormatter(sep=""))
     axis.set_ylabel("I(Z; S) (bits)")
     axis.legend(frameon=False, fontsize=8, loc="lower right")
     return figure
@@ -145,4 +157,40 @@ def plot_settling(results):
     bottom.semilogy(results.steps, residual, color=LEARNED)
     bottom.set_ylabel("worst settling residual")
     bottom.set_xlabel("training samples")
+    bottom.xaxis.set_major_formatter(EngFormatter(sep=""))
+    return figure
+
+
+def plot_patch_spectra(results):
+    """Linsker on image patches: rotation-invariant views of C (functions of CᵀC only).
+
+    Left: canonical fields (CᵀC)^{1/2} of the central pixels; right: population power against
+    radial spatial frequency, learned and optimal.
+    """
+    from .analysis.linsker import canonical_fields
+    from .networks.figures import plot_mosaic
+
+    summary = results.summary
+    C = _feedforward(results)
+    patch = int(results.spec.stimuli[next(iter(results.spec.stimuli))].patch_size)
+    fields = canonical_fields(C, (patch, patch))
+    centre = [row * patch + column for row in range(patch // 4, patch - patch // 4)
+              for column in range(patch // 4, patch - patch // 4)]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
+    plot_mosaic(left, fields[centre], "canonical fields (CᵀC)^½ of the central pixels\n"
+                f"median OSI {float(summary['learned_canonical_orientation_selectivity']):.2f}"
+                " (invariant to rotations of the outputs)")
+    frequencies = summary["radial_frequencies_cycles_per_pixel"]
+    right.plot(frequencies, summary["learned_radial_spectrum"], color=LEARNED, lw=2,
+               marker="o", label="learned population")
+    right.plot(frequencies, summary["optimal_radial_spectrum"], color=OPTIMAL, lw=1.6,
+               ls="--", label="optimal population")
+    right.set_xlabel("radial spatial frequency (cycles/pixel)")
+    right.set_ylabel("Σ_i |ĉ_i(f)|², annulus mean")
+    right.set_ylim(bottom=0)
+    right.set_title("population spectrum; orientation index "
+                    f"{float(summary['learned_population_orientation_index']):.3f} "
+                    f"(optimum {float(summary['optimal_population_orientation_index']):.3f})",
+                    fontsize=9)
+    right.legend(frameon=False, fontsize=8)
     return figure

@@ -137,7 +137,9 @@ def _unwrap(annotation, tag):
 def _format_validation_error(error: ValidationError, lines: dict, default_file: str,
                              root: type) -> SpecError:
     """The first problem of a pydantic error, as a SpecError with file, line and key path."""
-    first = error.errors()[0]
+    # An unknown key usually explains a "missing" one next to it (a typo): report it first.
+    problems = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = problems[0]
     loc = tuple(str(part) for part in first["loc"])
     # Drop discriminator tags (e.g. 'gaussian_ring') that pydantic inserts into the path.
     key_path = tuple(part for part in loc if not _is_tag(part)) or loc
@@ -165,7 +167,8 @@ def _format_validation_error(error: ValidationError, lines: dict, default_file: 
 
 
 def _is_tag(part: str) -> bool:
-    return part in ("gaussian_ring", "image_patches", "function-after[_consistent(), ProtocolSpec]")
+    return part in ("gaussian_ring", "image_patches", "sparse_coding", "sailnet",
+                    "function-after[_consistent(), ProtocolSpec]")
 
 
 def load_model(path: str | Path) -> ModelSpec:

@@ -41,6 +41,10 @@ class Results:
         Per population: ``size``, ``kind``, ``output_noise_variance``.
     summary : dict
         The final comparison (as in ``summary.json``), where the run completed.
+    receptive_fields : dict
+        Image-driven runs: per population, fields of shape (units, height, width).
+    gabor : dict
+        Image-driven runs: per population, the Gabor fit table (one record per unit).
     """
 
     path: Path
@@ -53,6 +57,8 @@ class Results:
     stimulus: dict = field(default_factory=dict)
     populations: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
+    receptive_fields: dict = field(default_factory=dict)
+    gabor: dict = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -105,6 +111,9 @@ def load(path: str | Path) -> Results:
             populations={name: dict(group.attrs) for name, group in file["populations"].items()}
             if "populations" in file else {},
             summary=_read_group(file["summary"]) if "summary" in file else {},
+            receptive_fields=_read_group(file["receptive_fields"])
+            if "receptive_fields" in file else {},
+            gabor=_read_group(file["analysis/gabor"]) if "analysis/gabor" in file else {},
         )
         results.attributes["spec_yaml"] = spec_text
     return results

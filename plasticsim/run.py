@@ -74,6 +74,7 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
     Returns
     -------
     Results
+        Or, for a protocol with an ``ensemble`` block, :class:`~plasticsim.ensemble.EnsembleResults`.
 
     Examples
     --------
@@ -97,6 +98,9 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
     else:
         spec = load_protocol(protocol, overrides)
     out = Path(out) if out is not None else Path("results") / spec.name
+    if getattr(spec, "ensemble", None) is not None:  # E networks at once: plasticsim.ensemble
+        from .ensemble import run_ensemble
+        return run_ensemble(spec, out, overwrite=overwrite, progress=progress, figures=figures)
     simulation = build(spec)  # fails early (bad backend, bad network) before touching out
     prepare_output_directory(out, overwrite)
 
@@ -130,6 +134,12 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
             recorder.write_arrays(f"weights/{simulation.lateral_name}",
                                   {k: v for k, v in state.items() if k != "feedforward"},
                                   {"phases": ["sensing", "noise_unlearning"]})
+        if getattr(simulation, "gate", None) is not None:  # two-compartment units
+            recorder.write_arrays(f"weights/gate_{simulation.gate.population}",
+                                  simulation.gate.state(), {"source": simulation.gate.source_name})
+        if hasattr(simulation, "extra_weights"):  # image networks: gains, lateral W, θ
+            recorder.write_arrays("weights", simulation.extra_weights())
+        summary.update(_write_receptive_fields(recorder, simulation))
         recorder.write_arrays("summary", {k: v for k, v in summary.items()
                                           if not isinstance(v, str)})
         if optimum is not None:
@@ -163,11 +173,40 @@ def _record(recorder, simulation, problem, optimum, residual):
     if radii[worst] >= 1.0:
         raise SimulationDiverged(simulation.samples_done, "spectral_radius(F)", radii[worst],
                                  f"{('sensing', 'noise_unlearning')[worst]} phase")
+    if hasattr(simulation, "record_metrics"):  # image networks' own scalars
+        metrics.update(simulation.record_metrics())
     C = simulation.C
     if problem is not None:
         metrics.update(snapshot_metrics(problem, C, optimum.mutual_information))
     snapshot = {simulation.feedforward_name: C} if simulation.spec.record.weights else None
     recorder.record(simulation.samples_done, metrics, snapshot)
+
+
+def _write_receptive_fields(recorder, simulation) -> dict:
+    """Store units × h × w fields of image-driven networks and return their Gabor summary.
+
+    A simulation may measure its own fields (``receptive_fields()``, e.g. white-noise mapping
+    through lateral interactions); otherwise, with an image stimulus, the feedforward
+    weights reshaped to the patch are the fields. Gabor fit tables go to
+    ``/analysis/gabor/<population>``; with several populations the summary keys are prefixed
+    with the population name.
+    """
+    if hasattr(simulation, "receptive_fields"):
+        fields = simulation.receptive_fields()
+    elif getattr(simulation.stimulus, "patch_shape", None) is not None:
+        fields = {simulation.output_population:
+                  np.asarray(simulation.C).reshape((-1,) + simulation.stimulus.patch_shape)}
+    else:
+        return {}
+    from .analysis.receptive_fields import summarize_receptive_fields
+    summary = {}
+    for population, population_fields in fields.items():
+        recorder.write_arrays("receptive_fields", {population: population_fields})
+        population_summary, table = summarize_receptive_fields(population_fields)
+        recorder.write_arrays("analysis/gabor", {population: table})
+        prefix = f"{population}_" if len(fields) > 1 else ""
+        summary.update({prefix + key: value for key, value in population_summary.items()})
+    return summary
 
 
 def _summary(simulation, problem, optimum, wall_seconds) -> dict:
@@ -185,7 +224,13 @@ def _summary(simulation, problem, optimum, wall_seconds) -> dict:
     }
     if problem is not None:
         summary["budget_kind"] = problem.budget_kind
-        summary.update(compare_with_optimum(problem, simulation.C, optimum))
+        patch_shape = getattr(simulation.stimulus, "patch_shape", None)
+        if patch_shape is not None:  # image patches: 2-D radial metrics, no ring FFT
+            from .analysis.linsker import compare_with_optimum_patches
+            summary.update(compare_with_optimum_patches(problem, simulation.C, patch_shape,
+                                                        optimum))
+        else:
+            summary.update(compare_with_optimum(problem, simulation.C, optimum))
     return summary
 
 

@@ -12,10 +12,12 @@ of the output covariance, F = I − αQ̂ lateral weights, η feedforward rate, 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, \
     PositiveFloat, PositiveInt, model_validator
+
+from .networks.network_spec import NetworkSpec
 
 
 class Spec(BaseModel):
@@ -26,6 +28,54 @@ class Spec(BaseModel):
 
 # --------------------------------------------------------------------------- model
 
+class ThirdFactorSpec(Spec):
+    """Burst-style third factor on the feedforward rule (Payeur et al. 2021).
+
+    Sensing steps add Δc_i = ``ratio``·η [d_i]₊ (p_i − p̄_i) x to the feedforward update, where
+    d_i is the basal drive, p_i = [g_i]₊ the (rectified) gate value read as a burst
+    probability and p̄_i its running average (rate ``average_rate`` per sample). ``ratio`` is
+    the ratio of the third-factor rate to the feedforward rate η. See :mod:`plasticsim.gating`.
+    """
+
+    ratio: NonNegativeFloat = 1.0
+    average_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.001
+
+
+class GateSpec(Spec):
+    """The apical (gate) compartment of a two-compartment unit (SCIENCE.md §4).
+
+    y = φ(d) ⊙ ψ(b + κ(W_g·ã − m)): d is the basal (feedforward) drive, ã the activity of the
+    ``source`` population after ``normalisation`` (``layer``: centre and scale across the
+    source population per sample, gMLP's LayerNorm on Z2; ``none``). ``connectivity``:
+    ``dense`` W_g, or ``kernel``: one translation-invariant kernel of ``kernel_size`` taps
+    shared by all units inside a local arbor (gMLP's spatial W). ``nonlinearity`` ψ:
+    ``linear`` (exactly gMLP; may go negative), ``relu``, ``sigmoid`` (2σ, so ψ(0) = 1).
+    ``bias`` b defaults to the value that makes ψ(b) = 1; ``gain`` κ, ``offset`` m.
+    W_g starts i.i.d. normal with s.d. ``init_scale`` (0: exactly the ungated network).
+    ``learning_rate`` η_g of the predictive rule ΔW_g = η_g ([d]₊ − ĝ) ãᵀ with ĝ = W_g·ã
+    (0: fixed). ``third_factor`` adds the burst-style term to the feedforward rule.
+    """
+
+    source: str
+    connectivity: Literal["dense", "kernel"] = "dense"
+    kernel_size: PositiveInt | None = None
+    normalisation: Literal["layer", "none"] = "layer"
+    nonlinearity: Literal["linear", "relu", "sigmoid"] = "sigmoid"
+    bias: float | None = None
+    gain: float = 1.0
+    offset: float = 0.0
+    init_scale: NonNegativeFloat = 0.0
+    learning_rate: NonNegativeFloat = 0.0
+    third_factor: ThirdFactorSpec | None = None
+
+    @model_validator(mode="after")
+    def _kernel_has_a_size(self):
+        if self.connectivity == "kernel" and self.kernel_size is None:
+            raise ValueError("connectivity: kernel needs kernel_size (taps of the shared "
+                             "kernel)")
+        return self
+
+
 class PopulationSpec(Spec):
     """A population of units.
 
@@ -34,8 +84,10 @@ class PopulationSpec(Spec):
     """
 
     size: PositiveInt
-    kind: Literal["input", "linear"] = "linear"
+    kind: Literal["input", "linear", "sparse_coding", "spiking"] = "linear"
     output_noise_variance: NonNegativeFloat = 0.0
+    # Two-compartment units: an apical gate fed by another population (None: ungated).
+    gate: GateSpec | None = None
 
 
 class InitSpec(Spec):
@@ -78,13 +130,24 @@ class ProjectionSpec(Spec):
     Rules: ``linsker_two_phase`` (feedforward: ΔC = ±η αy Xᵀ, sign from the phase),
     ``anti_hebbian_lateral`` (lateral: one Q̂ per phase, ΔQ̂ = ε(Y Yᵀ − Q̂), F = I − αQ̂),
     ``none`` (fixed weights).
+
+    ``metric: input_covariance`` (feedforward, with an output-power constraint only) takes
+    the gradient step in the metric of the input covariance, ΔC q̂_L⁻¹ (a natural gradient).
+    It has the same fixed points as the plain rule but learns weak input modes as fast as
+    strong ones; it is *not* local (each synapse needs q̂_L⁻¹). The plain local rule
+    (``euclidean``) needs a time ∝ 1/λ_k for a mode of input variance λ_k, which is
+    prohibitive where the optimum whitens strongly (output-power bound at low noise).
     """
 
     pre: str
     post: str
-    rule: Literal["linsker_two_phase", "anti_hebbian_lateral", "none"]
+    # sparse_coding_dictionary, oja and foldiak_lateral belong to the image networks of
+    # plasticsim.networks (their dynamics are described by the model's ``network`` block).
+    rule: Literal["linsker_two_phase", "anti_hebbian_lateral", "none",
+                  "sparse_coding_dictionary", "oja", "foldiak_lateral"]
     init: InitSpec = InitSpec()
     settling: SettlingSpec | None = None
+    metric: Literal["euclidean", "input_covariance"] = "euclidean"
 
 
 class ConstraintSpec(Spec):
@@ -123,6 +186,9 @@ class ModelSpec(Spec):
     populations: dict[str, PopulationSpec]
     projections: dict[str, ProjectionSpec]
     constraints: list[ConstraintSpec] = []
+    # Time-stepped image networks (sparse coding, SAILnet): their neuron dynamics; None for
+    # Linsker networks. See plasticsim.networks.network_spec.
+    network: NetworkSpec | None = None
 
     @model_validator(mode="after")
     def _references_exist(self):
@@ -138,6 +204,23 @@ class ModelSpec(Spec):
         for constraint in self.constraints:
             if constraint.projection not in self.projections:
                 raise ValueError(f"constraints: no projection named {constraint.projection!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _gates_are_consistent(self):
+        for name, population in self.populations.items():
+            gate = population.gate
+            if gate is None:
+                continue
+            key = f"populations.{name}.gate"
+            if gate.source not in self.populations:
+                raise ValueError(f"{key}.source: no population named {gate.source!r} "
+                                 f"(populations: {sorted(self.populations)})")
+            source_size = self.populations[gate.source].size
+            if gate.kernel_size is not None and gate.kernel_size > source_size:
+                raise ValueError(f"{key}.kernel_size: {gate.kernel_size} taps is larger than "
+                                 f"the source population {gate.source!r} ({source_size} "
+                                 f"units)")
         return self
 
 
@@ -164,7 +247,98 @@ class GaussianRingStimulusSpec(Spec):
     input_noise: InputNoiseSpec = InputNoiseSpec()
 
 
-StimulusSpec = Annotated[Union[GaussianRingStimulusSpec], Field(discriminator="kind")]
+class ImageSourceSpec(Spec):
+    """Where natural images come from (read by :func:`plasticsim.images.load_images`).
+
+    ``skimage`` (default): photographs shipped in scikit-image's wheel (``names``, default
+    grass and gravel). ``folder``: every PNG/JPEG/TIFF in ``path``. ``mat``: array ``key``
+    (default ``IMAGES``, h×w×n) of a MATLAB v5 or v7.3 file. ``npy``/``npz``: an n×h×w array
+    (``key`` names the array in an archive). ``raw``: headerless files (``path`` may be a glob
+    such as ``.../image*``) of ``dtype`` (with byte order, e.g. ``'>f4'``) and ``shape``
+    (height, width). ``image``: one picture file. Relative paths are relative to the working
+    directory.
+    """
+
+    kind: Literal["skimage", "folder", "mat", "npy", "npz", "raw", "image"] = "skimage"
+    path: str | None = None
+    names: list[str] | None = None
+    key: str | None = None
+    dtype: str | None = None
+    shape: tuple[PositiveInt, PositiveInt] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.kind != "skimage" and not self.path:
+            raise ValueError(f"an image source of kind {self.kind!r} needs a path")
+        if self.kind == "raw" and (self.dtype is None or self.shape is None):
+            raise ValueError("a raw image source needs dtype (e.g. '>f4') and shape "
+                             "[height, width]")
+        return self
+
+
+class ImagePatchesStimulusSpec(Spec):
+    """Random square patches of natural images, flattened row-major (population size p²).
+
+    ``whiten``: Olshausen & Field's filter R(f) = f·exp(−(f/f0)⁴) (``whitening_f0`` cycles
+    per picture, default 0.4 × image size, i.e. 200 for 512 px) and scaling to an average
+    pixel variance ``target_variance``; turn it off for already whitened data.
+    ``scale_to_variance`` rescales the (possibly whitened) images so that their average
+    pixel variance is this value (useful for pre-whitened files at another scale).
+    ``border`` pixels at each image edge are never sampled; ``remove_mean`` subtracts each
+    patch's mean; ``normalize`` scales each patch to unit norm or unit variance.
+
+    ``input_noise`` (Linsker networks): white noise of the given variance per pixel is added
+    to every sensing sample and is the whole input in noise-unlearning samples; the signal
+    is the patch itself, whose covariance is estimated from ``covariance_samples`` patches.
+    """
+
+    kind: Literal["image_patches"] = "image_patches"
+    population: str = "input"
+    source: ImageSourceSpec = ImageSourceSpec()
+    patch_size: PositiveInt = 12
+    border: NonNegativeInt = 4
+    whiten: bool = True
+    whitening_f0: PositiveFloat | None = None
+    target_variance: PositiveFloat = 0.1
+    scale_to_variance: PositiveFloat | None = None
+    remove_mean: bool = False
+    normalize: Literal["unit_norm", "unit_variance"] | None = None
+    input_noise: InputNoiseSpec | None = None
+    covariance_samples: PositiveInt = 50000
+
+    @model_validator(mode="after")
+    def _white_noise_only(self):
+        if self.input_noise is not None and self.input_noise.filter_sd != 0:
+            raise ValueError("image patches take white input noise only (filter_sd: 0)")
+        return self
+
+
+class SharedLatentStimulusSpec(Spec):
+    """Two input streams (basal ``population``, ``apical_population``) sharing a latent source.
+
+    Each stream is x = √v_s B s + √v_d D d + √σ_n² ξ: ``shared_dimensions`` latent sources s
+    common to both streams, ``distractor_dimensions`` sources d private to each stream,
+    white Gaussian input noise ξ. B and D are orthonormal embeddings drawn once from
+    ``mixing_seed`` (part of the stimulus, not of the run). Sources are unit-variance
+    ``gaussian`` or ``laplace``. Noise-unlearning samples are the noise alone in both streams.
+    See :mod:`plasticsim.shared_latent`.
+    """
+
+    kind: Literal["shared_latent"] = "shared_latent"
+    population: str = "basal"
+    apical_population: str = "apical"
+    distribution: Literal["gaussian", "laplace"] = "gaussian"
+    shared_dimensions: PositiveInt = 2
+    shared_variance: PositiveFloat = 1.0
+    distractor_dimensions: PositiveInt = 2
+    distractor_variance: PositiveFloat = 4.0
+    input_noise_variance: PositiveFloat = 0.25
+    mixing_seed: NonNegativeInt = 0
+
+
+StimulusSpec = Annotated[Union[GaussianRingStimulusSpec, ImagePatchesStimulusSpec,
+                               SharedLatentStimulusSpec],
+                         Field(discriminator="kind")]
 
 
 class PhaseSpec(Spec):
@@ -230,6 +404,35 @@ class RecordSpec(Spec):
     weights: bool = True
 
 
+class EnsembleSpec(Spec):
+    """E independent networks run as one batched simulation (see :mod:`plasticsim.ensemble`).
+
+    Members are every combination of the ``grid`` values (``{dotted.key: [values]}``, keys
+    as for ``--set``) with every seed: ``seeds`` lists the seeds, ``size: E`` stands for the
+    seeds ``seed``, ``seed + 1``, …, ``seed + E − 1`` (default: the protocol's seed alone).
+    Members share the schedule, recording, backend and dtype.
+    """
+
+    seeds: list[NonNegativeInt] | None = None
+    size: PositiveInt | None = None
+    grid: dict[str, list[Any]] = {}
+
+    @model_validator(mode="after")
+    def _well_formed(self):
+        if self.seeds is not None and self.size is not None:
+            raise ValueError("give either seeds or size, not both")
+        if self.seeds is not None and not self.seeds:
+            raise ValueError("seeds: give at least one seed")
+        shared = ("schedule", "record", "backend", "dtype", "seed", "ensemble", "name")
+        for key, values in self.grid.items():
+            if not values:
+                raise ValueError(f"grid.{key}: give at least one value")
+            if key.split(".")[0] in shared:
+                raise ValueError(f"grid.{key}: {key.split('.')[0]} is shared by all members "
+                                 f"and cannot vary (use seeds or size for seeds)")
+        return self
+
+
 class ProtocolSpec(Spec):
     """A complete run: model + stimuli + phases + schedule + rates + recording."""
 
@@ -244,6 +447,7 @@ class ProtocolSpec(Spec):
     seed: NonNegativeInt = 0
     backend: str = "numpy"
     dtype: Literal["float64", "float32"] = "float64"
+    ensemble: EnsembleSpec | None = None  # several networks at once (plasticsim.ensemble)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -255,6 +459,12 @@ class ProtocolSpec(Spec):
             if populations[stimulus.population].kind != "input":
                 raise ValueError(f"stimuli.{name}.population: {stimulus.population!r} is not "
                                  f"an input population")
+            patch_size = getattr(stimulus, "patch_size", None)
+            if patch_size is not None and populations[stimulus.population].size != patch_size**2:
+                raise ValueError(f"stimuli.{name}.patch_size: {patch_size}×{patch_size} "
+                                 f"patches need an input population of {patch_size**2} units; "
+                                 f"{stimulus.population!r} has "
+                                 f"{populations[stimulus.population].size}")
         for name, projection in self.model.projections.items():
             if projection.rule != "none" and name not in self.learning_rates:
                 raise ValueError(f"learning_rates: projection {name!r} learns "

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import DataError
 from .spec import GaussianRingStimulusSpec
 
 STIMULUS_BUILDERS: dict[str, Callable] = {}
@@ -84,3 +85,95 @@ class GaussianRingStimulus:
 
 
 register_stimulus("gaussian_ring")(GaussianRingStimulus)
+
+
+# Sources whose files the loader reads with an explicit format; a folder is left to the
+# suffixes of its files.
+_IMAGE_FILE_FORMATS = {"folder": None, "mat": "mat", "npy": "npy", "npz": "npz",
+                       "raw": "raw", "image": "image"}
+#: Seed of the stream that estimates an image stimulus's covariance: fixed, so that the
+#: optimum a run is compared with does not depend on the run's seed.
+COVARIANCE_SEED = 20240601
+
+
+class ImagePatchStimulus:
+    """Random natural-image patches (flattened row-major), optionally with white input noise.
+
+    Sensing samples are patch + N, noise-unlearning samples are N alone, N ~ 𝒩(0, σ_n² I)
+    (zero when the spec has no ``input_noise``). ``signal_covariance`` is the empirical
+    covariance of ``covariance_samples`` patches drawn from a fixed stream
+    (:data:`COVARIANCE_SEED`), so a Linsker network on patches is compared with the optimum
+    of that covariance; ``noise_covariance`` is σ_n² I. ``patch_shape`` tells the runner to
+    store receptive fields as units × h × w.
+
+    Parameters
+    ----------
+    spec : ImagePatchesStimulusSpec
+    size : int
+        The input population's size (patch_size², checked by the protocol spec).
+
+    Raises
+    ------
+    DataError
+        If the images cannot be loaded (the message names the file) or the patches do not fit.
+    """
+
+    def __init__(self, spec, size: int):
+        from .images import PatchSampler, load_images, whiten_olshausen_field
+
+        self.spec = spec
+        self.sites = size
+        self.patch_shape = (spec.patch_size, spec.patch_size)
+        source = spec.source
+        if source.kind == "skimage":
+            images = load_images("skimage", names=source.names)
+        else:
+            images = load_images(source.path, file_format=_IMAGE_FILE_FORMATS[source.kind],
+                                 key=source.key, dtype=source.dtype, shape=source.shape)
+        where = "skimage" if source.kind == "skimage" else source.path
+        needed = spec.patch_size + 2 * spec.border
+        if min(images.shape[1:]) < needed:
+            raise DataError(f"{where}: images are {images.shape[1]}×{images.shape[2]} pixels; "
+                            f"{spec.patch_size}×{spec.patch_size} patches with a "
+                            f"{spec.border}-pixel border need at least {needed}×{needed}")
+        if spec.whiten:
+            images = whiten_olshausen_field(images, f0=spec.whitening_f0,
+                                            target_variance=spec.target_variance)
+        if spec.scale_to_variance is not None:
+            images = images - images.mean(axis=(1, 2), keepdims=True)
+            images *= np.sqrt(spec.scale_to_variance / images.var(axis=(1, 2)).mean())
+        self.sampler = PatchSampler(images, spec.patch_size, border=spec.border,
+                                    remove_mean=spec.remove_mean, normalize=spec.normalize)
+        self.noise_variance = spec.input_noise.variance if spec.input_noise else 0.0
+        covariance_rng = np.random.default_rng(COVARIANCE_SEED)
+        self.signal_covariance = np.cov(self.sampler.sample(spec.covariance_samples,
+                                                            covariance_rng), rowvar=False)
+        self.noise_covariance = self.noise_variance * np.eye(size)
+
+    def sample(self, rng: np.random.Generator, sensing: np.ndarray, dtype=np.float64
+               ) -> np.ndarray:
+        """Draw one input per entry of the boolean array ``sensing`` (any shape).
+
+        Patches and noise are drawn for every entry, so the stream does not depend on the
+        phases (as for :class:`GaussianRingStimulus`).
+
+        Returns
+        -------
+        ndarray, shape ``sensing.shape + (patch_size²,)``
+        """
+        sensing = np.asarray(sensing, dtype=bool)
+        count = int(sensing.size)
+        patches = self.sampler.sample(count, rng).reshape(sensing.shape + (self.sites,))
+        inputs = patches * sensing[..., None]
+        if self.noise_variance > 0:
+            inputs += np.sqrt(self.noise_variance) * rng.standard_normal(inputs.shape)
+        return inputs.astype(dtype, copy=False)
+
+
+register_stimulus("image_patches")(ImagePatchStimulus)
+
+
+# Two streams sharing a latent source (gating experiment E1); the source lives in its own module.
+from .shared_latent import SharedLatentStimulus  # noqa: E402
+
+register_stimulus("shared_latent")(SharedLatentStimulus)

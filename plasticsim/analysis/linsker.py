@@ -86,3 +86,118 @@ def compare_with_optimum(problem: GaussianProblem, C, optimum: InfomaxOptimum | 
         "learned_band_pass_index": band_pass_index(learned_population),
         "optimal_band_pass_index": band_pass_index(optimal_population),
     }
+
+
+# ------------------------------------------------------------------ 2-D image patches
+# On patches the ring quantities above (FFT along the flattened rows, peak ring frequency)
+# mean nothing. What an infomax solution fixes is CᵀC (C → UC keeps the MI), so the 2-D
+# metrics below are all functions of CᵀC: the population power spectrum Σ_i |ĉ_i(f)|², its
+# radial profile and orientation bias, and the canonical fields (CᵀC)^{1/2}.
+
+
+def population_power_spectrum_2d(C, patch_shape, padding: int = 4) -> np.ndarray:
+    """Σ_i |ĉ_i(f)|² on a zero-padded (padding·h × padding·w) frequency grid (numpy order)."""
+    fields = np.asarray(C, dtype=float).reshape((-1,) + tuple(patch_shape))
+    size = (padding * patch_shape[0], padding * patch_shape[1])
+    return np.sum(np.abs(np.fft.fft2(fields, s=size)) ** 2, axis=0)
+
+
+def _frequency_grid(shape):
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.fftfreq(shape[1])[None, :]
+    return np.hypot(fx, fy), np.arctan2(fy, fx)
+
+
+def radial_power_spectrum(C, patch_shape, n_bins: int = 8, padding: int = 4):
+    """Population power averaged over annuli of radial frequency |f| (cycles per pixel).
+
+    Returns
+    -------
+    frequencies : ndarray (n_bins,)
+        Bin centres from 0 to 0.5 cycles/pixel (the corners beyond Nyquist are left out).
+    power : ndarray (n_bins,)
+    """
+    spectrum = population_power_spectrum_2d(C, patch_shape, padding)
+    radius, _ = _frequency_grid(spectrum.shape)
+    edges = np.linspace(0.0, 0.5, n_bins + 1)
+    index = np.digitize(radius, edges) - 1
+    power = np.array([spectrum[index == b].mean() for b in range(n_bins)])
+    return 0.5 * (edges[1:] + edges[:-1]), power
+
+
+def population_orientation_index(C, patch_shape, padding: int = 4) -> float:
+    """Orientation bias of the population spectrum: |Σ_f P(f) e^{2iθ_f}| / Σ_f P(f), f ≠ 0.
+
+    0 for an isotropic population (centre–surround fields, or oriented fields covering all
+    orientations evenly), 1 for a population tuned to a single orientation. Invariant to
+    rotations of the outputs. Note it cannot tell a centre–surround code from a complete
+    oriented basis (an Olshausen–Field dictionary scores ≈ 0.03): it tests the subspace.
+    """
+    spectrum = population_power_spectrum_2d(C, patch_shape, padding)
+    radius, angle = _frequency_grid(spectrum.shape)
+    keep = radius > 0
+    weights = spectrum[keep]
+    return float(np.abs(np.sum(weights * np.exp(2j * angle[keep]))) / np.sum(weights))
+
+
+def canonical_fields(C, patch_shape) -> np.ndarray:
+    """The symmetric representative K = (CᵀC)^{1/2} of the solution class {UC}, as pixels × h × w.
+
+    Every C with the same CᵀC gives the same K; row x of K is the field "centred" on pixel x
+    (for a translation-invariant CᵀC the rows are shifted copies of one kernel, the local
+    solution Atick & Redlich single out). Its orientation selectivity is the honest
+    orientation measure of a rotation-invariant objective; the learned rows are arbitrary
+    mixtures.
+    """
+    C = np.asarray(C, dtype=float)
+    eigenvalues, eigenvectors = np.linalg.eigh(C.T @ C)
+    root = (eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+    return root.reshape((-1,) + tuple(patch_shape))
+
+
+def compare_with_optimum_patches(problem: GaussianProblem, C, patch_shape,
+                                 optimum: InfomaxOptimum | None = None) -> dict:
+    """Final comparison for image patches: MI, mode spectrum and 2-D rotation-invariant metrics.
+
+    Replaces the ring-only population spectrum / peak frequency of
+    :func:`compare_with_optimum` by the radial population spectrum, its orientation index, and
+    the orientation selectivity (median over pixels) of the canonical fields (CᵀC)^{1/2}.
+    """
+    from .receptive_fields import orientation_selectivity_index
+
+    C = np.asarray(C, dtype=float)
+    optimum = optimum or problem.optimum()
+    eigenvalues, eigenvectors = np.linalg.eigh(problem.sensing_covariance
+                                               + np.pi * problem.noise_covariance)
+    groups = mode_groups(eigenvalues)
+    learned_modes = mode_spectrum(C, eigenvectors, groups)
+    optimal_modes = mode_spectrum(optimum.weights, eigenvectors, groups)
+    frequencies, learned_radial = radial_power_spectrum(C, patch_shape)
+    _, optimal_radial = radial_power_spectrum(optimum.weights, patch_shape)
+    mi = problem.mutual_information(C)
+    return {
+        "mutual_information_nats": mi,
+        "mutual_information_bits": mi / NATS_PER_BIT,
+        "optimum_nats": optimum.mutual_information,
+        "optimum_bits": optimum.mutual_information_bits,
+        "fraction_of_optimum": mi / optimum.mutual_information,
+        "mode_spectrum_relative_l1": relative_l1(learned_modes, optimal_modes),
+        "learned_mode_spectrum": learned_modes,
+        "optimal_mode_spectrum": optimal_modes,
+        "radial_frequencies_cycles_per_pixel": frequencies,
+        "learned_radial_spectrum": learned_radial,
+        "optimal_radial_spectrum": optimal_radial,
+        "radial_spectrum_relative_l1": relative_l1(learned_radial, optimal_radial),
+        "learned_radial_peak_cycles_per_pixel": float(frequencies[np.argmax(learned_radial)]),
+        "optimal_radial_peak_cycles_per_pixel": float(frequencies[np.argmax(optimal_radial)]),
+        "learned_population_orientation_index": population_orientation_index(C, patch_shape),
+        "optimal_population_orientation_index": population_orientation_index(
+            optimum.weights, patch_shape),
+        "learned_canonical_orientation_selectivity": float(np.nanmedian(
+            orientation_selectivity_index(canonical_fields(C, patch_shape)))),
+        "optimal_canonical_orientation_selectivity": float(np.nanmedian(
+            orientation_selectivity_index(canonical_fields(optimum.weights, patch_shape)))),
+        "optimal_rows_orientation_selectivity": float(np.nanmedian(
+            orientation_selectivity_index(np.asarray(optimum.weights).reshape(
+                (-1,) + tuple(patch_shape))))),
+    }

@@ -5,6 +5,9 @@ samples from one phase p ∈ {sensing, noise_unlearning}):
 
 1. **stimulus**  X (B × N): S + N in sensing, N in noise-unlearning.
 2. **drive**     Y = X Cᵀ + ν, ν ~ 𝒩(0, σ_ν²) per unit (the output noise of the model).
+                 A gated population (:mod:`plasticsim.gating`) then multiplies Y by its gate
+                 ψ(b + κ(W_g ã − m)); its plasticity (third factor on ΔC, predictive rule
+                 on W_g) runs in step 5, before the constraint.
 3. **settle**    α y(∞) with α y(∞) = Q̂_p⁻¹ Y (lateral weights F_p = I − αQ̂_p).
 4. **record**    metrics and weight snapshots are taken *before* the step at multiples of
                  ``record.every`` samples (so they describe C after that many samples).
@@ -30,6 +33,7 @@ import numpy as np
 
 from ..constraints import build_constraint
 from ..errors import SimulationDiverged, SpecError
+from ..gating import build_gate
 from ..schedules import SENSING, batch_rate, phase_signs, rate_at, step_phases
 from ..settling import settle, settling_alpha, spectral_radius
 from ..spec import ProtocolSpec, SettlingSpec
@@ -96,13 +100,29 @@ class LinskerSimulation:
                             for c in model.constraints if c.projection == self.feedforward_name]
         for constraint in self.constraints:
             constraint.apply(self.C, None)
+        self.metric = projection.metric
+        if self.metric != "euclidean" and not (
+                len(self.constraints) == 1 and hasattr(self.constraints[0], "precondition")):
+            raise SpecError("metric: input_covariance needs exactly one output-power "
+                            "constraint on the projection (it supplies q̂_L)",
+                            key_path=f"model.projections.{self.feedforward_name}.metric")
         # Q̂ starts at the output-noise level plus a unit of signal; warm-up refines it.
         start = (self.output_noise_variance + 1.0) * np.eye(self.n_outputs, dtype=self.dtype)
         self.Q = np.stack([start, start.copy()])
+        if self.settling is not None and not isinstance(self.settling.alpha, str):
+            limit = 2.0 / float(np.linalg.eigvalsh(start).max())
+            if self.settling.alpha >= limit and self.settling.method != "exact":
+                raise SpecError(f"alpha = {self.settling.alpha} cannot converge: Jacobi/Euler "
+                                f"settling needs 0 < α < 2/λ_max(Q̂) = {limit:.4g} for the "
+                                f"initial Q̂ (use 'gershgorin' or 'trace' to stay safe as Q̂ "
+                                f"grows)", key_path=f"model.projections.{self.lateral_name}"
+                                ".settling.alpha")
         self.signs = phase_signs(spec.phases)
         self.samples_done = 0
         self.warmup_samples_done = 0
         self.last_residual = 0.0
+        # Two-compartment units (plasticsim.gating); None keeps the ungated step untouched.
+        self.gate = build_gate(self)
 
     # ------------------------------------------------------------------ stepping
     def warmup(self) -> None:
@@ -150,6 +170,8 @@ class LinskerSimulation:
 
     def _advance(self, phases, feedforward_rate, lateral_rate, step_offset):
         inputs, noise = self._draw(phases)
+        if self.gate is not None:  # the gate's source activity for the same samples
+            self.gate.prepare(inputs, phases, self.stimulus)
         return self._run_steps(inputs, noise, phases, feedforward_rate, lateral_rate,
                                step_offset)
 
@@ -162,6 +184,8 @@ class LinskerSimulation:
             for constraint in self.constraints:
                 constraint.observe(X, p)
             Y = X @ C.T + noise[k]
+            if self.gate is not None:  # after the drive, before settling: y = d ⊙ ψ(gate)
+                Y = self.gate.modulate(k, Y)
             learning = feedforward_rate[k] != 0.0
             if self.lateral_name is not None and learning:
                 scaled, residual, _ = settle(Y, Q[p], self.settling)
@@ -177,8 +201,12 @@ class LinskerSimulation:
             delta = None
             if learning:
                 delta = (self.signs[p] * feedforward_rate[k]) * (scaled.T @ X)
+                if self.metric != "euclidean":
+                    delta = self.constraints[0].precondition(delta)
+            if self.gate is not None:  # third factor into ΔC; predictive rule on W_g
+                delta = self.gate.plasticity(k, X, p, feedforward_rate[k], delta)
             for constraint in self.constraints:
-                constraint.apply(C, delta)
+                constraint.apply(C, delta, self.metric)
                 delta = None
             if delta is not None:
                 C += delta

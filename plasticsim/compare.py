@@ -1,0 +1,340 @@
+"""``plasticsim compare``: receptive fields of a run against a reference and macaque V1.
+
+A report holds, for the run and (optionally) a reference population: receptive-field
+mosaics side by side, the nx–ny scatter over the V1 histogram, histograms of SF bandwidth,
+orientation and aspect ratio, and a table (fraction of units with Gabor R² > 0.9 and > 0.8,
+medians, blob-like fraction, orientation selectivity, total-variation distance of the binned
+nx–ny histogram to V1's and to the reference's), written as PNG + Markdown + JSON.
+
+References
+----------
+``RUN.h5`` (or a run directory)
+    Another run's receptive fields (``/receptive_fields``; first population).
+``FILE.mat``
+    A dictionary stored as pixels × units (Olshausen's ``A144.mat``, key ``A``), each column
+    a square field in MATLAB's column-major order. v5 and v7.3 files are read.
+``olshausen-field``
+    The fields of this package's own Olshausen–Field network, trained on Olshausen's images
+    with ``protocols/olshausen_field_olshausen_images.yaml`` (seed 1) and shipped as
+    ``plasticsim/data/olshausen_field_network.npz``. Olshausen's own ``A144.mat`` carries no
+    licence, so it is not shipped; pass its path as ``FILE.mat`` to compare with it.
+
+Units whose fit is poor are counted in the table (``n_excluded``), never dropped silently;
+the medians, blob-like fraction and nx–ny histograms use the good fits (R² > 0.8, centre
+inside the field), as :func:`plasticsim.analysis.gabor.summarize_fits` defines them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy.io
+
+from .analysis.gabor import nxny_histogram, summarize_fits, total_variation_distance
+from .analysis.receptive_fields import orientation_selectivity_index, summarize_receptive_fields
+from .analysis.v1_reference import V1_LITERATURE_MEDIANS, load_ringach2002
+from .errors import DataError
+
+PACKAGED_REFERENCE = "olshausen_field_network.npz"
+GOOD_R2 = 0.8
+V1_CHOICES = ("ringach2002",)
+#: Rows of the comparison table: (key, label, format).
+TABLE_ROWS = (
+    ("n_units", "units", "{:.0f}"),
+    ("fraction_r2_above_0.9", "fraction R² > 0.9", "{:.1%}"),
+    ("fraction_r2_above_0.8", "fraction R² > 0.8", "{:.1%}"),
+    ("n_excluded", "units excluded (R² ≤ 0.8 or centre outside; failed fits)", "{:.0f}"),
+    ("median_nx", "median nx", "{:.2f}"),
+    ("median_ny", "median ny", "{:.2f}"),
+    ("median_sf_bandwidth_octaves", "median SF bandwidth (octaves)", "{:.2f}"),
+    ("median_orientation_halfwidth_deg", "median orientation half-width (°)", "{:.1f}"),
+    ("median_aspect_ratio", "median aspect ratio σy/σx", "{:.2f}"),
+    ("blob_like_fraction", "blob-like fraction (nx, ny < 0.30)", "{:.1%}"),
+    ("median_orientation_selectivity_index", "median orientation selectivity index", "{:.2f}"),
+    ("tv_distance_to_v1", "TV distance of nx–ny histogram to V1", "{:.3f}"),
+    ("tv_distance_to_reference", "TV distance of nx–ny histogram to reference", "{:.3f}"),
+)
+
+
+@dataclass
+class FieldSet:
+    """A population of receptive fields with its Gabor fit table.
+
+    Attributes
+    ----------
+    name : str
+    fields : numpy.ndarray
+        (units, height, width).
+    table : numpy.ndarray
+        :func:`plasticsim.analysis.gabor.fit_gabors` table.
+    source : str
+        Where the fields came from.
+    """
+
+    name: str
+    fields: np.ndarray
+    table: np.ndarray
+    source: str
+
+
+def _fit(fields: np.ndarray) -> np.ndarray:
+    return summarize_receptive_fields(fields)[1]
+
+
+def load_field_set(source: str | Path, key: str | None = None) -> FieldSet:
+    """Load receptive fields from a run, a MATLAB dictionary or the packaged reference.
+
+    Parameters
+    ----------
+    source : str or Path
+        ``results.h5`` or its directory, a ``.mat`` file, or ``"olshausen-field"``.
+    key : str, optional
+        Variable in a ``.mat`` file (default: ``A`` if present, else its only 2-D array).
+
+    Raises
+    ------
+    DataError
+        If the file is missing, unreadable, has no receptive fields, or its fields are not
+        square.
+    """
+    if str(source) == "olshausen-field":
+        resource = resources.files("plasticsim") / "data" / PACKAGED_REFERENCE
+        if not resource.is_file():
+            raise DataError(f"{resource}: the packaged Olshausen–Field reference is missing "
+                            "(broken installation); pass a run or a .mat file instead")
+        with resources.as_file(resource) as path, np.load(path) as archive:
+            fields = archive["fields"]
+        return FieldSet("olshausen-field (network)", fields, _fit(fields), str(resource))
+    path = Path(source)
+    if path.suffix.lower() == ".mat":
+        fields = _read_mat_dictionary(path, key)
+        return FieldSet(path.stem, fields, _fit(fields), str(path))
+    from .results import load
+    results = load(path)
+    if not results.receptive_fields:
+        raise DataError(f"{results.path}: holds no /receptive_fields; expected the results of "
+                        "an image-driven run")
+    population = next(iter(results.receptive_fields))
+    fields = np.asarray(results.receptive_fields[population])
+    table = results.gabor.get(population)
+    table = _fit(fields) if table is None else np.asarray(table)
+    return FieldSet(results.spec.name, fields, table, str(results.path))
+
+
+def _read_mat_dictionary(path: Path, key: str | None) -> np.ndarray:
+    """Pixels × units array of a .mat file → units × side × side fields (column-major)."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as handle:
+            arrays = {name: handle[name][()].T for name in handle
+                      if isinstance(handle[name], h5py.Dataset)}
+    else:
+        try:
+            arrays = {name: value for name, value in scipy.io.loadmat(path).items()
+                      if not name.startswith("__")}
+        except Exception as error:  # scipy raises several types for unreadable files
+            raise DataError(f"{path}: cannot read as a MATLAB file ({error})") from error
+    matrices = [name for name, value in arrays.items()
+                if isinstance(value, np.ndarray) and value.ndim == 2]
+    if key is None:
+        key = "A" if "A" in arrays else (matrices[0] if len(matrices) == 1 else None)
+    if key not in arrays:
+        raise DataError(f"{path}: no dictionary named {key!r}; the file holds "
+                        f"{sorted(arrays)} (expected a pixels × units array, e.g. 'A')")
+    matrix = np.asarray(arrays[key], dtype=np.float64)
+    side = int(round(np.sqrt(matrix.shape[0]))) if matrix.ndim == 2 else 0
+    if matrix.ndim != 2 or side * side != matrix.shape[0]:
+        raise DataError(f"{path}: {key!r} has shape {matrix.shape}; expected pixels × units "
+                        "with a square number of pixels")
+    return np.stack([matrix[:, unit].reshape(side, side, order="F")
+                     for unit in range(matrix.shape[1])])
+
+
+def _good(table: np.ndarray) -> np.ndarray:
+    r_squared = np.where(table["success"], table["r_squared"], -np.inf)
+    return table[(r_squared > GOOD_R2) & table["center_inside"]]
+
+
+def population_row(field_set: FieldSet, v1_edges: np.ndarray, v1_counts: np.ndarray,
+                   reference: FieldSet | None = None) -> dict:
+    """The comparison table's figures for one population (see :data:`TABLE_ROWS`)."""
+    row = summarize_fits(field_set.table)
+    row["median_orientation_selectivity_index"] = float(
+        np.nanmedian(orientation_selectivity_index(field_set.fields)))
+    good = _good(field_set.table)
+    # Values beyond the V1 grid go to its outer bins, so every good unit counts once.
+    histogram = nxny_histogram(good["nx"], good["ny"], v1_edges, clip=True)
+    row["nxny_histogram"] = histogram.tolist()
+    row["tv_distance_to_v1"] = (total_variation_distance(histogram, v1_counts)
+                                if histogram.sum() else float("nan"))
+    if reference is not None:
+        reference_good = _good(reference.table)
+        reference_histogram = nxny_histogram(reference_good["nx"], reference_good["ny"],
+                                             v1_edges, clip=True)
+        row["tv_distance_to_reference"] = (
+            total_variation_distance(histogram, reference_histogram)
+            if histogram.sum() and reference_histogram.sum() else float("nan"))
+    return row
+
+
+def plot_gabor_histograms(tables: dict):
+    """Histograms of SF bandwidth, orientation and aspect ratio of the good fits."""
+    from .figures import plt
+    figure, axes = plt.subplots(1, 3, figsize=(10, 3), layout="constrained")
+    panels = (("sf_bandwidth_octaves", "SF bandwidth (octaves)", np.linspace(0, 4, 17)),
+              ("orientation_deg", "orientation (°)", np.linspace(0, 180, 13)),
+              ("aspect_ratio", "aspect ratio σy/σx", np.linspace(0, 4, 17)))
+    for axis, (column, label, bins) in zip(axes, panels):
+        for name, table in tables.items():
+            values = _good(np.asarray(table))[column]
+            values = np.clip(values[np.isfinite(values)], bins[0], bins[-1])
+            if len(values):
+                axis.hist(values, bins=bins, histtype="step", lw=1.6, density=True,
+                          label=f"{name} ({len(values)} good fits)")
+        axis.set_xlabel(label)
+    axes[0].set_ylabel("density")
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(frameon=False, fontsize=7)
+    return figure
+
+
+def plot_nxny(sets: list[FieldSet], v1_edges: np.ndarray, v1_counts: np.ndarray):
+    """nx–ny scatter of each population over the V1 histogram (shaded)."""
+    from .figures import plt
+    figure, axis = plt.subplots(figsize=(5, 4.6))
+    mesh = axis.pcolormesh(v1_edges, v1_edges, v1_counts.T / v1_counts.sum(), cmap="Greys",
+                           shading="flat", alpha=0.6)
+    figure.colorbar(mesh, ax=axis, label="V1 fraction per bin (Ringach 2002)")
+    for field_set, marker in zip(sets, ("o", "s", "^")):
+        good = _good(field_set.table)
+        axis.scatter(np.clip(good["nx"], 0.05, 3), np.clip(good["ny"], 0.05, 3), s=12,
+                     marker=marker, alpha=0.75, label=f"{field_set.name} ({len(good)})")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlim(0.05, 3)
+    axis.set_ylim(0.05, 3)
+    axis.plot([0.05, 3], [0.05, 3], color="0.6", lw=0.6)
+    axis.axvline(0.30, color="0.4", lw=0.6, ls=":")
+    axis.axhline(0.30, color="0.4", lw=0.6, ls=":")
+    axis.set_xlabel("nx = σx·f")
+    axis.set_ylabel("ny = σy·f")
+    axis.legend(frameon=False, fontsize=7, loc="upper left")
+    return figure
+
+
+def compare(run: str | Path, reference: str | Path | None = None, v1: str = "ringach2002",
+            out: str | Path | None = None, reference_key: str | None = None) -> dict:
+    """Write a comparison report of a run's receptive fields; return its figures.
+
+    Parameters
+    ----------
+    run : str or Path
+        ``results.h5`` of an image-driven run (or its directory).
+    reference : str or Path, optional
+        ``"olshausen-field"``, another run, or a ``.mat`` dictionary (see module docstring).
+    v1 : {"ringach2002"}
+        The V1 data set.
+    out : str or Path, optional
+        Report directory (default: ``compare/`` next to the run's results file).
+    reference_key : str, optional
+        Variable name in a ``.mat`` reference.
+
+    Returns
+    -------
+    dict
+        The JSON report: ``populations`` (name → table row), ``v1`` and ``files``.
+    """
+    if v1 not in V1_CHOICES:
+        raise DataError(f"unknown V1 data set {v1!r}; available: {', '.join(V1_CHOICES)}")
+    from .figures import plt
+    from .networks.figures import plot_mosaic
+
+    run_set = load_field_set(run)
+    reference_set = load_field_set(reference, reference_key) if reference is not None else None
+    if reference_set is not None and reference_set.name == run_set.name:
+        reference_set.name += " (reference)"
+    out = Path(out) if out is not None else Path(run_set.source).parent / "compare"
+    out.mkdir(parents=True, exist_ok=True)
+    v1_edges, v1_counts = load_ringach2002()
+    sets = [run_set] + ([reference_set] if reference_set is not None else [])
+    rows = {field_set.name: population_row(field_set, v1_edges, v1_counts, reference_set
+                                           if field_set is run_set else None)
+            for field_set in sets}
+    v1_row = {"n_units": int(v1_counts.sum()),
+              "blob_like_fraction": V1_LITERATURE_MEDIANS["blob_like_fraction"]["value"],
+              "median_orientation_halfwidth_deg":
+                  V1_LITERATURE_MEDIANS["orientation_halfwidth_deg"]["value"],
+              "median_sf_bandwidth_octaves":
+                  V1_LITERATURE_MEDIANS["sf_bandwidth_octaves"]["value"],
+              "tv_distance_to_v1": 0.0}
+
+    files = []
+    figure, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 4.6), squeeze=False)
+    for axis, field_set in zip(axes[0], sets):
+        fraction = rows[field_set.name]["fraction_r2_above_0.9"]
+        plot_mosaic(axis, field_set.fields, f"{field_set.name}\n{100 * fraction:.0f}% R² > 0.9")
+    files.append(_save(figure, out / "mosaics.png"))
+    files.append(_save(plot_nxny(sets, v1_edges, v1_counts), out / "nxny.png"))
+    files.append(_save(plot_gabor_histograms({s.name: s.table for s in sets}),
+                       out / "gabor_histograms.png"))
+    report = {"run": run_set.source,
+              "reference": reference_set.source if reference_set else None,
+              "v1": {"name": v1, "edges": v1_edges.tolist(), "counts": v1_counts.tolist(),
+                     **v1_row, "literature": V1_LITERATURE_MEDIANS},
+              "populations": rows,
+              "files": [path.name for path in files] + ["report.md", "report.json"]}
+    (out / "report.json").write_text(json.dumps(_finite(report), indent=2) + "\n")
+    (out / "report.md").write_text(markdown_report(report, sets))
+    return report
+
+
+def _save(figure, path: Path) -> Path:
+    from .figures import plt
+    figure.savefig(path, bbox_inches="tight", dpi=90)
+    plt.close(figure)
+    return path
+
+
+def _finite(value):
+    """NaN → None, so the JSON is strict."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def markdown_report(report: dict, sets: list[FieldSet]) -> str:
+    """The report's table and figures as Markdown."""
+    names = list(report["populations"]) + ["macaque V1"]
+    columns = list(report["populations"].values()) + [report["v1"]]
+    lines = ["# Receptive-field comparison", "",
+             f"- run: `{report['run']}`",
+             f"- reference: `{report['reference']}`" if report["reference"] else
+             "- reference: none",
+             "- V1: Ringach (2002) binned nx–ny histogram of 79 simple cells (via VOneNet); "
+             "literature medians as listed in `plasticsim.analysis.v1_reference`", "",
+             "Medians, blob-like fraction and histograms use the good fits (R² > 0.8, centre "
+             "inside the field); the excluded units are counted in the table.", "",
+             "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for key, label, template in TABLE_ROWS:
+        cells = []
+        for column in columns:
+            value = column.get(key)
+            cells.append("–" if value is None or (isinstance(value, float)
+                                                   and not np.isfinite(value))
+                         else template.format(float(value)))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "![mosaics](mosaics.png)", "", "![nx–ny](nxny.png)", "",
+              "![histograms](gabor_histograms.png)", ""]
+    return "\n".join(lines)
