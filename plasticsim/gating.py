@@ -24,11 +24,25 @@ W_g = 0 and ψ(b) = 1 *is* the ungated one). ψ: ``linear`` (exactly gMLP), ``re
 - gate weights, predictive rule (Urbanczik & Senn 2014): ΔW_g = η_g ([d]₊ − ĝ) ãᵀ, where
   ĝ = W_g ã is the apical prediction of the unit's (rectified) rate;
 - feedforward third factor (burst-style, Payeur et al. 2021), sensing steps only:
-  Δc_i = ρ η [d_i]₊ (p_i − p̄_i) x, p_i = [g_i]₊, p̄_i a running average of p_i.
+  Δc_i = ρ η [e_i]₊ (p_i − p̄_i) x, p_i = [g_i]₊, p̄_i a running average of p_i, and
+  e_i = d_i − Σ_{j≠i} β_ij d_j the basal drive after lateral decorrelation (below).
 
 Rates are rectified in both rules: with symmetric sources and linear rates the drift of the
 third factor, E[d ĝ x], is a third moment and vanishes; rectification turns it into
 E[[d]₊] Cov(x, ĝ) — the direction of the basal input that predicts the apical stream.
+
+Why e and not d in the third factor: the per-unit term is blind to the other units, and the
+Linsker lateral network cannot stop two units from sending the same direction once the gate
+shapes their outputs: a rectifying gate turns an ON/OFF pair (c₂ ≈ −c₁) into outputs
+y₁ ≈ 2[d₁]₊, y₂ ≈ 2[−d₁]₊ whose second moment E[y₁y₂] is ≈ 0, so Q̂ sees them as independent
+(measured: E1 runs ended with cos(c₁, c₂) ≈ −0.8 to −1 in the shared subspace and up to
+0.5 bit of redundancy). The third factor therefore reads the *basal* drive decorrelated by
+its own running second moment Q̂_b = ⟨d dᵀ⟩ (sensing steps, rate ``average_rate``):
+e_i = (d Q̂_b⁻¹)_i / (Q̂_b⁻¹)_ii, the residual of regressing d_i on the other units' drives —
+what an anti-Hebbian lateral network among the basal compartments settles to (Földiák
+1990; Linsker's own α y = Q̂⁻¹Y, normalised so that e = d for uncorrelated units). For a
+nearly redundant pair it amplifies the part in which c₁ and c₂ differ, so the redundant
+state is unstable; for decorrelated units the rule is the plain [d]₊ one.
 
 A shared ``kernel`` (translation-invariant W_g inside a local arbor) learns with the sum of
 its units' local updates, as weight sharing in a convolution does; that sum is the one
@@ -218,11 +232,15 @@ class DendriticGate:
     kernel : ndarray (kernel_size,) or None
     average_burst : ndarray (units,)
         p̄, the running average of p = [g]₊ used by the third factor.
+    basal_moment : ndarray (units, units)
+        Q̂_b, the running second moment of the basal drives that decorrelates the third
+        factor's rate (sensing steps; only with a third factor).
 
     Notes
     -----
     Every term is local to unit i: [d_i]₊, ĝ_i, g_i and p̄_i live at the unit, ã_j and x_j at
-    its synapses. The shared kernel's update sums the units' local updates (weight sharing):
+    its synapses; e_i is the unit's basal drive after lateral inhibition by the other units'
+    basal drives (the same kind of lateral network as Linsker's, computed at its fixed point). The shared kernel's update sums the units' local updates (weight sharing):
     that sum is not local and is the ML idealisation, as in gMLP itself.
     """
 
@@ -257,6 +275,9 @@ class DendriticGate:
         # p̄ starts at ψ(b) = 1, the gate's value at initialisation.
         self.average_burst = np.full(self.n_units, max(self._psi(self.bias), 0.0),
                                      dtype=self.dtype)
+        # Q̂_b: running second moment of the basal drives in sensing steps (the third factor's
+        # lateral decorrelation); any diagonal start makes the innovation equal the drive.
+        self.basal_moment = np.eye(self.n_units, dtype=self.dtype)
         self.normalised_source = None
         self._drive = self._prediction = self._gate = None
 
@@ -317,10 +338,13 @@ class DendriticGate:
         rate = np.maximum(self._drive, 0.0)           # rectified basal rate [d]₊
         burst = np.maximum(self._gate, 0.0)           # rectified gate read as burst probability
         third = self.spec.third_factor
-        if third is not None and delta is not None and phase == SENSING:
-            # Δc_i = ρ η [d_i]₊ (p_i − p̄_i) x, summed over the batch like the Linsker term.
-            delta = delta + (third.ratio * feedforward_rate) * (
-                (rate * (burst - self.average_burst)).T @ inputs)
+        if third is not None and phase == SENSING:
+            # [e]₊: the rectified basal rate after lateral decorrelation (Q̂_b learns in
+            # warm-up too). Δc_i = ρ η [e_i]₊ (p_i − p̄_i) x, summed over the batch.
+            decorrelated = np.maximum(self._basal_innovation(third, batch), 0.0)
+            if delta is not None:
+                delta = delta + (third.ratio * feedforward_rate) * (
+                    (decorrelated * (burst - self.average_burst)).T @ inputs)
         if third is not None:
             self.average_burst += batch_rate(third.average_rate, batch) * (
                 burst.mean(axis=0) - self.average_burst)
@@ -338,9 +362,24 @@ class DendriticGate:
                 self.weights += update
         return delta
 
+    def _basal_innovation(self, third, batch: int) -> np.ndarray:
+        """e = d − (what the other units' basal drives predict of d): the third factor's rate.
+
+        Updates Q̂_b ← Q̂_b + ε_B (dᵀd/B − Q̂_b) (rate ``third_factor.average_rate``) with this
+        step's basal drives d, then returns e_i = (d Q̂_b⁻¹)_i / (Q̂_b⁻¹)_ii, the residual of the
+        linear regression of d_i on the other units' d_j: what a lateral anti-Hebbian network
+        on the basal compartments settles to. For decorrelated units e = d.
+        """
+        drive = self._drive
+        self.basal_moment += batch_rate(third.average_rate, batch) * (
+            drive.T @ drive / batch - self.basal_moment)
+        precision = np.linalg.inv(self.basal_moment)
+        return drive @ precision / np.diag(precision)
+
     def state(self) -> dict[str, np.ndarray]:
-        """Gate weights and p̄, keyed as in the results file (``/weights/gate_<population>``)."""
-        state = {"W_g": self.weights.copy(), "average_burst": self.average_burst.copy()}
+        """W_g, p̄ and Q̂_b, keyed as in the results file (``/weights/gate_<population>``)."""
+        state = {"W_g": self.weights.copy(), "average_burst": self.average_burst.copy(),
+                 "basal_moment": self.basal_moment.copy()}
         if self.kernel is not None:
             state["kernel"] = self.kernel.copy()
         return state

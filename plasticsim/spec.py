@@ -31,10 +31,12 @@ class Spec(BaseModel):
 class ThirdFactorSpec(Spec):
     """Burst-style third factor on the feedforward rule (Payeur et al. 2021).
 
-    Sensing steps add Δc_i = ``ratio``·η [d_i]₊ (p_i − p̄_i) x to the feedforward update, where
-    d_i is the basal drive, p_i = [g_i]₊ the (rectified) gate value read as a burst
-    probability and p̄_i its running average (rate ``average_rate`` per sample). ``ratio`` is
-    the ratio of the third-factor rate to the feedforward rate η. See :mod:`plasticsim.gating`.
+    Sensing steps add Δc_i = ``ratio``·η [e_i]₊ (p_i − p̄_i) x to the feedforward update, where
+    e_i is the basal drive d_i minus its linear prediction from the other units' basal drives
+    (lateral decorrelation by Q̂_b = ⟨d dᵀ⟩), p_i = [g_i]₊ the (rectified) gate value read as a
+    burst probability and p̄_i its running average; p̄ and Q̂_b move at ``average_rate`` per
+    sample. ``ratio`` is the ratio of the third-factor rate to the feedforward rate η. See
+    :mod:`plasticsim.gating`.
     """
 
     ratio: NonNegativeFloat = 1.0

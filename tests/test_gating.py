@@ -156,6 +156,36 @@ def test_gate_rules_learn_what_they_should():
     assert np.trace(W_independent @ q @ W_independent.T) < 0.25 * np.trace(W_g @ q @ W_g.T)
 
 
+def test_third_factor_rate_is_the_laterally_decorrelated_basal_drive():
+    """e_i = d_i − (linear regression of d_i on the d_j, j ≠ i) under Q̂_b: e = d for
+    uncorrelated units; for an ON/OFF pair (d₂ ≈ −d₁) what remains is where they differ."""
+    spec = _protocol({"source": "context", "learning_rate": 0.001,
+                      "third_factor": {"ratio": 1.0, "average_rate": 1.0}},
+                     samples=10, warmup=0)
+    gate = build(spec).gate
+    third = spec.model.populations["output"].gate.third_factor
+    rng = np.random.default_rng(0)
+    n = 4000
+    # Exactly uncorrelated drives (orthogonal columns): Q̂_b is diagonal and e = d.
+    uncorrelated = np.linalg.qr(rng.standard_normal((n, 8)))[0] * np.linspace(1, 3, 8)
+    gate._drive = uncorrelated
+    assert np.allclose(gate._basal_innovation(third, n), uncorrelated, rtol=0, atol=1e-10)
+    # Correlated drives: e_i is the least-squares residual of d_i on the other units' drives
+    # (average_rate 1: Q̂_b is this batch's second moment).
+    common, private = rng.standard_normal((2, n))
+    drives = rng.standard_normal((n, 8))
+    drives[:, 0], drives[:, 1] = common + 0.1 * private, -common + 0.1 * private
+    gate._drive = drives
+    e = gate._basal_innovation(third, n)
+    for i in range(8):
+        others = np.delete(drives, i, axis=1)
+        residual = drives[:, i] - others @ np.linalg.lstsq(others, drives[:, i], rcond=None)[0]
+        assert np.allclose(e[:, i], residual, rtol=0, atol=1e-9)
+    # The ON/OFF pair: the common part is explained by the partner; e₁ ≈ e₂ ∝ the difference.
+    assert np.corrcoef(e[:, 0], private)[0, 1] > 0.99
+    assert np.corrcoef(e[:, 0], e[:, 1])[0, 1] > 0.95
+
+
 # ------------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize("gate, key, words", [

@@ -55,6 +55,8 @@ def test_e1_only_gate_plus_third_factor_sends_the_shared_source():
     third = reports["gate_third_factor"]
     assert third["alignment_shared"] >= 0.9, third
     assert third["bits_shared"] >= 0.5, third
+    # The two units send different parts of the shared source (no ON/OFF pair).
+    assert third["redundancy_shared_bits"] <= 0.05, third
     # Same output power in every variant (the comparison is at fixed power).
     for report in reports.values():
         assert report["mean_output_power"] == pytest.approx(4.0, rel=1e-9)
@@ -67,6 +69,12 @@ def test_e1_control_variants_tie():
     assert min(alignments) >= 0.9, reports
     assert max(alignments) - min(alignments) <= 0.08, reports
     assert all(r["bits_distractor"] <= 0.05 for r in reports.values())
+    # Information ties too: the gated variants send as much about the shared source as the
+    # ungated network, without sending it twice (the decorrelated third factor).
+    ungated = reports["ungated"]["bits_shared"]
+    for name, report in reports.items():
+        assert abs(report["bits_shared"] - ungated) <= 0.05, (name, reports)
+        assert report["redundancy_shared_bits"] <= 0.05, (name, reports)
 
 
 def test_e2_gated_never_exceeds_the_optimum_and_stays_within_2_percent():
@@ -104,6 +112,18 @@ def test_e1_full_length_over_three_seeds(tmp_path, protocol):
     for seed in ("1", "2", "3"):
         third = summary["per_seed"]["gate_third_factor"][seed]
         assert third["alignment_shared"] >= 0.9 and third["bits_shared"] >= 0.5
+        assert third["redundancy_shared_bits"] <= 0.05
         for name in ("ungated", "gate_only"):
             other = summary["per_seed"][name][seed]
             assert other["alignment_shared"] <= 0.2 and other["bits_shared"] <= 0.1
+
+
+@pytest.mark.slow
+def test_e1_control_ties_at_full_length_over_three_seeds(tmp_path):
+    summary = run_e1(E1_CONTROL, tmp_path, seeds=[1, 2, 3], figures=False)
+    for seed in ("1", "2", "3"):
+        ungated = summary["per_seed"]["ungated"][seed]["bits_shared"]
+        for name in E1_VARIANTS:
+            report = summary["per_seed"][name][seed]
+            assert abs(report["bits_shared"] - ungated) <= 0.05, (name, seed, report)
+            assert report["redundancy_shared_bits"] <= 0.05, (name, seed, report)
