@@ -8,6 +8,7 @@ import pytest
 import plasticsim
 from plasticsim.loading import load_protocol
 from plasticsim.networks import build_network
+from plasticsim.analysis.receptive_fields import map_receptive_fields
 from plasticsim.networks.sailnet import lif_spike_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,8 @@ def test_lateral_inhibition_silences_the_weaker_unit():
 
 def small_overrides(samples):
     return ["model.populations.input.size=64", "model.populations.spiking.size=64",
-            "stimuli.input.patch_size=8", f"schedule.samples={samples}", "record.every=5000"]
+            "stimuli.input.patch_size=8", f"schedule.samples={samples}", "record.every=5000",
+            "model.network.receptive_fields.probes=20000"]
 
 
 def test_rules_keep_w_nonnegative_with_zero_diagonal_and_rates_near_target():
@@ -65,3 +67,30 @@ def test_small_sailnet_on_olshausen_images_learns_gabors(tmp_path):
     assert results.summary["fraction_r2_above_0.9"] >= 0.60
     assert set(results.weights) >= {"feedforward", "lateral", "thresholds"}
     assert results.receptive_fields["spiking"].shape == (64, 8, 8)
+
+
+def test_white_noise_maps_at_the_calibrated_amplitude_match_the_feedforward_weights():
+    spec = load_protocol(PROTOCOL, BUILTIN + small_overrides(20000))
+    simulation = build_network(spec)
+    simulation.advance(20000)
+    p = simulation.network.target_rate
+    variance = simulation.probe_variance()
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal((4000, simulation.n_inputs))
+    # The calibrated probes make the units fire at p on average; probes at the patches'
+    # own pixel variance (1) leave them far below it.
+    assert simulation.respond(noise * np.sqrt(variance)).mean() == pytest.approx(p, rel=0.3)
+    assert simulation.respond(noise).mean() < p / 3
+    fields = simulation.receptive_fields()["spiking"].reshape(simulation.n_units, -1)
+    weights = simulation.Q
+
+    def correlations(maps):
+        return np.sum(maps * weights, axis=1) / (np.linalg.norm(maps, axis=1)
+                                                 * np.linalg.norm(weights, axis=1))
+
+    # Measured: median correlation 0.985 at the calibrated amplitude against 0.88 with
+    # unit-variance probes (whose maps' R² > 0.9 fraction was 0% in the full protocol).
+    assert np.median(correlations(fields)) >= 0.9
+    weak = map_receptive_fields(simulation.respond, simulation.n_inputs, 20000,
+                                np.random.default_rng(4), probe_variance=1.0)
+    assert 1 - np.median(correlations(fields)) < (1 - np.nanmedian(correlations(weak))) / 3

@@ -7,6 +7,8 @@ import pytest
 from sklearn.linear_model import Lasso
 
 import plasticsim
+from plasticsim.loading import load_protocol
+from plasticsim.networks import build_network
 from plasticsim.networks.sparse_coding import cauchy_slope, lca_inference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,11 +42,52 @@ def test_cauchy_dynamics_stop_where_the_energy_gradient_vanishes():
     assert np.max(np.abs(gradient)) < 1e-8
 
 
+def test_l1_coefficient_variance_falls_as_the_gain_grows():
+    # The fixed point the gain rule needs: scaling one basis function by g leaves that
+    # unit's contribution g·a unchanged, so a ∝ 1/g and its variance falls strictly with g.
+    # (With the threshold λ on the raw coefficient, a small-gain unit was silenced: its
+    # variance rose with g there, and sparsenet.m's rule drove it to zero.)
+    rng = np.random.default_rng(3)
+    dictionary = rng.normal(size=(36, 36))
+    dictionary /= np.linalg.norm(dictionary, axis=0)
+    patches = rng.normal(size=(200, 36)) * 0.3
+    variances = []
+    for gain in (0.05, 0.2, 1.0, 5.0):
+        scaled = dictionary.copy()
+        scaled[:, 0] *= gain
+        a = lca_inference(patches, scaled, prior="l1", sparsity=0.1, prior_scale=1.0,
+                          steps=400, dt=0.2)
+        variances.append(np.mean(a[:, 0] ** 2) * gain**2)
+    np.testing.assert_allclose(variances, variances[2], rtol=1e-6)
+    assert variances[2] > 0
+
+
+def test_gain_normalisation_brings_every_unit_to_the_variance_goal():
+    spec = load_protocol(ROOT / "protocols" / "olshausen_field_image_patches.yaml",
+                         small_protocol_overrides(15000))
+    simulation = build_network(spec)
+    goal = simulation.network.variance_goal
+    assert simulation.network.gain_exponent == 0.02   # sparsenet.m's rule is the default
+    probes = simulation.stimulus.sample(np.random.default_rng(7), np.ones(4000, dtype=bool))
+    before = np.mean(simulation.respond(probes) ** 2, axis=0)
+    simulation.advance(15000)
+    coefficients = simulation.respond(probes)
+    ratio = np.mean(coefficients**2, axis=0) / goal
+    # Unit-norm functions give ⟨a²⟩ ≈ 0.04 here; after 150 batches the gains have moved
+    # each unit to the goal 0.1 (within a factor 1.5 for at least 90% of them).
+    assert np.median(before) < goal / 1.5
+    assert np.mean((ratio > 1 / 1.5) & (ratio < 1.5)) >= 0.9
+    # No unit is silenced: each codes at least 5% of the patches, and no gain collapsed.
+    assert np.mean(coefficients != 0, axis=0).min() > 0.05
+    assert simulation.gain.min() > 0.2 and simulation.gain.max() < 5.0
+    assert np.std(simulation.gain) > 0.02   # the gains did differentiate
+
+
 def small_protocol_overrides(samples: int) -> list[str]:
     """8×8 patches, 64 units: the shipped protocol scaled down to run in seconds."""
     return ["model.populations.input.size=64", "model.populations.coefficients.size=64",
             "stimuli.input.patch_size=8", f"schedule.samples={samples}",
-            "record.every=10000", "learning_rates.dictionary.initial=10.0",
+            "record.every=10000", "learning_rates.dictionary.initial=5.0",
             "learning_rates.dictionary.tau=100000"]
 
 

@@ -16,9 +16,15 @@ u_i > θ_i and is reset to 0. The spike counts n_i over the window are all the r
 so every unit fires p spikes per patch on average and pairs of units fire together no more
 than chance (p²) would have them. β and α are the protocol's learning rates of the
 ``oja`` and ``foldiak_lateral`` projections; γ and p are in the model's ``network`` block.
-Because lateral inhibition shapes the responses, the receptive fields are measured by
-white-noise mapping through the whole network by default
-(:func:`plasticsim.analysis.receptive_fields.map_receptive_fields`).
+Because lateral inhibition shapes the responses, the receptive fields can be measured by
+white-noise mapping through the whole network
+(:func:`plasticsim.analysis.receptive_fields.map_receptive_fields`). White noise with the
+training patches' pixel variance drives a learned unit far less than the natural patches it
+is tuned to (its power is spread over every orientation and frequency), so the units barely
+cross their thresholds and the map is mostly noise. Unless the model sets
+``receptive_fields.probe_variance``, the probe amplitude is therefore calibrated
+(:func:`calibrate_probe_variance`) so that the units fire at their target rate p on average,
+as they do on natural patches.
 """
 
 from __future__ import annotations
@@ -71,6 +77,66 @@ def lif_spike_counts(drive: np.ndarray, lateral: np.ndarray, thresholds: np.ndar
     return counts
 
 
+def calibrate_probe_variance(respond, n_pixels: int, target_rate: float,
+                             rng: np.random.Generator, start_variance: float = 1.0,
+                             n_probes: int = 2000, iterations: int = 12) -> float:
+    """Pixel variance of white-noise probes at which the units fire ``target_rate`` on average.
+
+    Bisection on the probe standard deviation (doubling from ``start_variance`` until the
+    mean spike count per unit and probe reaches the target, then halving the bracket);
+    the same ``n_probes`` probes, rescaled, are used throughout, so the rate is monotone in
+    the amplitude.
+
+    Parameters
+    ----------
+    respond : callable
+        Probes (batch × pixels) → spike counts (batch × units); must not learn.
+    n_pixels : int
+    target_rate : float
+        p, spikes per unit per probe.
+    rng : numpy.random.Generator
+    start_variance : float, default 1.0
+        First guess, e.g. the training patches' pixel variance.
+    n_probes, iterations : int
+        Probes per evaluation and bisection steps.
+
+    Returns
+    -------
+    float
+        The probe variance (the largest tried, 2¹⁰·``start_variance``, if even that leaves
+        the units below the target).
+
+    Examples
+    --------
+    >>> threshold_unit = lambda x: (x[:, :1] > 1.645).astype(float)  # P(N(0,1) > 1.645) = 0.05
+    >>> variance = calibrate_probe_variance(threshold_unit, 4, 0.05, np.random.default_rng(0))
+    >>> bool(0.8 < variance < 1.25)
+    True
+    """
+    noise = rng.standard_normal((n_probes, n_pixels))
+
+    def rate(sd: float) -> float:
+        return float(np.mean(respond(noise * sd)))
+
+    low = high = np.sqrt(start_variance)
+    if rate(high) >= target_rate:
+        while rate(low) >= target_rate and low > 1e-3 * np.sqrt(start_variance):
+            low /= 2.0
+        high = 2.0 * low
+    else:
+        while rate(high) < target_rate and high < 2.0**5 * np.sqrt(start_variance):
+            low, high = high, 2.0 * high
+        if rate(high) < target_rate:
+            return float(high**2)
+    for _ in range(iterations):
+        middle = np.sqrt(low * high)
+        if rate(middle) < target_rate:
+            low = middle
+        else:
+            high = middle
+    return float(np.sqrt(low * high) ** 2)
+
+
 class SailnetSimulation(ImageNetworkSimulation):
     """SAILnet built from a protocol (model ``network.kind: sailnet``).
 
@@ -120,6 +186,27 @@ class SailnetSimulation(ImageNetworkSimulation):
             "mean_threshold": float(self.thresholds.mean()),
             "mean_lateral_weight": float(self.W.sum() / max(self.n_units * (self.n_units - 1), 1)),
         }
+
+    def probe_variance(self) -> float:
+        """Pixel variance of the white-noise probes: the model's, or calibrated to rate p."""
+        mapping = self.network.receptive_fields
+        if "probe_variance" in mapping.model_fields_set:
+            return mapping.probe_variance
+        start = float(np.mean(np.diag(self.stimulus.signal_covariance)))
+        return calibrate_probe_variance(self.respond, self.n_inputs, self.network.target_rate,
+                                        self.probe_rng, start_variance=start)
+
+    def receptive_fields(self) -> dict[str, np.ndarray]:
+        """Units × h × w fields: Q, or white-noise maps through the whole network."""
+        mapping = self.network.receptive_fields
+        if mapping.method == "weights":
+            return super().receptive_fields()
+        from ..analysis.receptive_fields import map_receptive_fields
+        variance = self.probe_variance()
+        self.last_probe_variance = variance
+        fields = map_receptive_fields(self.respond, self.n_inputs, mapping.probes,
+                                      self.probe_rng, variance)
+        return {self.output_population: fields.reshape((-1,) + self.patch_shape)}
 
     def record_metrics(self) -> dict[str, float]:
         names = ("mean_rate", "active_fraction", "mean_threshold", "mean_lateral_weight")
