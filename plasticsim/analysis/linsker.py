@@ -57,18 +57,13 @@ def snapshot_metrics(problem: GaussianProblem, C, optimum_nats: float) -> dict[s
     }
 
 
-def compare_with_optimum(problem: GaussianProblem, C, optimum: InfomaxOptimum | None = None
-                         ) -> dict:
-    """Final comparison: MI, mode spectrum and population spectrum against the optimum."""
-    C = np.asarray(C, dtype=float)
-    optimum = optimum or problem.optimum()
+def information_and_modes(problem: GaussianProblem, C, optimum: InfomaxOptimum) -> dict:
+    """MI against the optimum and the rotation-invariant mode spectra (any input geometry)."""
     eigenvalues, eigenvectors = np.linalg.eigh(problem.sensing_covariance
                                                + np.pi * problem.noise_covariance)
     groups = mode_groups(eigenvalues)
     learned_modes = mode_spectrum(C, eigenvectors, groups)
     optimal_modes = mode_spectrum(optimum.weights, eigenvectors, groups)
-    learned_population = population_power_spectrum(C)
-    optimal_population = population_power_spectrum(optimum.weights)
     mi = problem.mutual_information(C)
     return {
         "mutual_information_nats": mi,
@@ -79,6 +74,18 @@ def compare_with_optimum(problem: GaussianProblem, C, optimum: InfomaxOptimum | 
         "mode_spectrum_relative_l1": relative_l1(learned_modes, optimal_modes),
         "learned_mode_spectrum": learned_modes,
         "optimal_mode_spectrum": optimal_modes,
+    }
+
+
+def compare_with_optimum(problem: GaussianProblem, C, optimum: InfomaxOptimum | None = None
+                         ) -> dict:
+    """Final comparison on a ring: MI, mode spectrum and population spectrum vs the optimum."""
+    C = np.asarray(C, dtype=float)
+    optimum = optimum or problem.optimum()
+    learned_population = population_power_spectrum(C)
+    optimal_population = population_power_spectrum(optimum.weights)
+    return {
+        **information_and_modes(problem, C, optimum),
         "learned_population_spectrum": learned_population,
         "optimal_population_spectrum": optimal_population,
         "learned_peak_frequency": peak_frequency(learned_population),
@@ -167,23 +174,10 @@ def compare_with_optimum_patches(problem: GaussianProblem, C, patch_shape,
 
     C = np.asarray(C, dtype=float)
     optimum = optimum or problem.optimum()
-    eigenvalues, eigenvectors = np.linalg.eigh(problem.sensing_covariance
-                                               + np.pi * problem.noise_covariance)
-    groups = mode_groups(eigenvalues)
-    learned_modes = mode_spectrum(C, eigenvectors, groups)
-    optimal_modes = mode_spectrum(optimum.weights, eigenvectors, groups)
     frequencies, learned_radial = radial_power_spectrum(C, patch_shape)
     _, optimal_radial = radial_power_spectrum(optimum.weights, patch_shape)
-    mi = problem.mutual_information(C)
     return {
-        "mutual_information_nats": mi,
-        "mutual_information_bits": mi / NATS_PER_BIT,
-        "optimum_nats": optimum.mutual_information,
-        "optimum_bits": optimum.mutual_information_bits,
-        "fraction_of_optimum": mi / optimum.mutual_information,
-        "mode_spectrum_relative_l1": relative_l1(learned_modes, optimal_modes),
-        "learned_mode_spectrum": learned_modes,
-        "optimal_mode_spectrum": optimal_modes,
+        **information_and_modes(problem, C, optimum),
         "radial_frequencies_cycles_per_pixel": frequencies,
         "learned_radial_spectrum": learned_radial,
         "optimal_radial_spectrum": optimal_radial,
