@@ -25,9 +25,10 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def expand_ensemble(spec: ProtocolSpec) -> list[EnsembleMember]:
     >>> [m.label for m in expand_ensemble(spec)]  # doctest: +SKIP
     ['model.constraints.0.value=1,seed=1', 'model.constraints.0.value=1,seed=2', ...]
     """
-    from .loading import apply_overrides, protocol_from_document
+    from .loading import protocol_from_document
 
     ensemble = spec.ensemble
     if ensemble is None:
@@ -98,9 +99,9 @@ def expand_ensemble(spec: ProtocolSpec) -> list[EnsembleMember]:
         values = dict(zip(keys, combination))
         for seed in seeds:
             document = json.loads(json.dumps(base))  # a deep copy
-            # Values go in as YAML text, exactly as --set would parse them.
-            overrides = [f"{key}={json.dumps(value)}" for key, value in values.items()]
-            apply_overrides(document, overrides + [f"seed={seed}"], {})
+            for key, value in values.items():
+                _set_dotted(document, key, value)
+            document["seed"] = seed
             try:
                 member_spec = protocol_from_document(document, source="ensemble.grid")
             except SpecError as error:
@@ -111,6 +112,30 @@ def expand_ensemble(spec: ProtocolSpec) -> list[EnsembleMember]:
                              + [f"seed={seed}"])
             members.append(EnsembleMember(len(members), label, seed, values, member_spec))
     return members
+
+
+def _set_dotted(document: dict, key: str, value) -> None:
+    """Set ``document[a][b]…`` for the dotted ``key`` (list items by index), as ``--set`` does.
+
+    The value keeps its YAML type (``--set`` would parse text; here it is already parsed).
+    """
+    parts = key.split(".")
+    target = document
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            if last:
+                target[int(part)] = value
+            else:
+                target = target[int(part)]
+        elif isinstance(target, dict):
+            if last:
+                target[part] = value
+            else:
+                target = target.setdefault(part, {})
+        else:
+            raise SpecError(f"cannot set {key}: {'.'.join(parts[:depth])} is not a mapping",
+                            key_path=f"ensemble.grid.{key}")
 
 
 # ------------------------------------------------------------------- stepping
@@ -330,8 +355,7 @@ def run_ensemble(spec: ProtocolSpec, out: str | Path | None = None, *, overwrite
     from .loading import spec_to_yaml
     from .recording import Recorder
     from .results import load
-    from .run import (_jsonable, _record, _summary, gaussian_problem,
-                      prepare_output_directory)
+    from .run import _jsonable, _record, _summary, gaussian_problem, prepare_output_directory
 
     out = Path(out) if out is not None else Path("results") / spec.name
     members = expand_ensemble(spec)

@@ -10,16 +10,14 @@ import importlib.util
 
 import numpy as np
 import pytest
+from conftest import PROTOCOLS
 
 from plasticsim.backends import build
-from plasticsim.backends.array_backend import (ArrayEnsemble, ArraySimulation,
-                                               resolve_namespace)
+from plasticsim.backends.array_backend import ArrayEnsemble, ArraySimulation, resolve_namespace
 from plasticsim.backends.numpy_backend import LinskerSimulation
 from plasticsim.ensemble import expand_ensemble
 from plasticsim.errors import BackendUnavailable, SimulationDiverged
 from plasticsim.loading import load_protocol
-
-from conftest import PROTOCOLS
 
 REFERENCE = PROTOCOLS / "linsker1992_1d.yaml"
 SHORT = ["schedule.samples=2000", "schedule.warmup_samples=500", "record.every=1000"]
@@ -69,11 +67,11 @@ def test_torch_cuda_without_a_device_says_so():
 def test_ensemble_of_mixed_phases_and_rates_matches_numpy():
     """Members whose phase sequences differ use the gather/scatter path for Q̂_p."""
     spec = load_protocol(REFERENCE, SHORT + [
-        "ensemble={seeds: [2, 3], grid: {phases.noise_unlearning.enabled: [true, false],"
-        " learning_rates.lateral.initial: [0.002, 0.004]}}"])
+        ("ensemble={seeds: [2], grid: {phases.noise_unlearning.enabled: [true, false],"
+         " learning_rates.lateral.initial: [0.002, 0.004]}}")])
     members = expand_ensemble(spec)
     ensemble = ArrayEnsemble([member.spec for member in members], "array:numpy")
-    assert len(ensemble.groups) == 1  # all structurally equal: one stack of 8
+    assert len(ensemble.groups) == 1  # all structurally equal: one stack of 4
     run(ensemble)
     for member, simulation in zip(members, ensemble.members):
         reference = run(LinskerSimulation(member.spec))

@@ -7,15 +7,13 @@ import json
 import h5py
 import numpy as np
 import pytest
+from conftest import PROTOCOLS
 
 import plasticsim
 from plasticsim.cli import main
-from plasticsim.ensemble import INDEX_NAME, SequentialEnsemble, build_ensemble, \
-    expand_ensemble
+from plasticsim.ensemble import INDEX_NAME, SequentialEnsemble, build_ensemble, expand_ensemble
 from plasticsim.errors import SimulationDiverged, SpecError
 from plasticsim.loading import load_protocol
-
-from conftest import PROTOCOLS
 
 REFERENCE = PROTOCOLS / "linsker1992_1d.yaml"
 SHORT = ["schedule.samples=2000", "schedule.warmup_samples=500", "record.every=1000"]
@@ -24,8 +22,8 @@ GRID = "ensemble={size: 2, grid: {model.constraints.0.value: [1.0, 2.0]}}"
 
 def test_members_are_grid_combinations_times_seeds():
     spec = load_protocol(REFERENCE, SHORT + [
-        "ensemble={seeds: [4, 9], grid: {model.constraints.0.value: [1.0, 2.0],"
-        " stimuli.input.input_noise.variance: [0.1, 1.0, 10.0]}}"])
+        ("ensemble={seeds: [4, 9], grid: {model.constraints.0.value: [1.0, 2.0],"
+         " stimuli.input.input_noise.variance: [0.1, 1.0, 10.0]}}")])
     members = expand_ensemble(spec)
     assert len(members) == 2 * 3 * 2
     assert [m.index for m in members] == list(range(12))
@@ -118,3 +116,11 @@ def test_cli_prints_one_line_per_member(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith(INDEX_NAME)
     assert sum("members/" in line and "fraction of optimum" in line for line in lines) == 4
+
+
+def test_grid_values_keep_their_type():
+    """1e-05 stays a number (YAML 1.1 would read the text '1e-05' as a string)."""
+    spec = load_protocol(REFERENCE, SHORT + [
+        "ensemble={grid: {learning_rates.lateral.initial: [0.00001, 0.002]}}"])
+    rates = [m.spec.learning_rates["lateral"].initial for m in expand_ensemble(spec)]
+    assert rates == [1e-05, 0.002]

@@ -11,15 +11,19 @@ import pytest
 
 pytest.importorskip("numba")
 
-from plasticsim.backends import build  # noqa: E402
-from plasticsim.backends.numba_backend import (  # noqa: E402
-    BLAS_MIN_BATCH, USE_BLAS, NumbaEnsemble, NumbaSimulation)
-from plasticsim.backends.numpy_backend import LinskerSimulation  # noqa: E402
-from plasticsim.ensemble import draw_steps, expand_ensemble  # noqa: E402
-from plasticsim.errors import BackendUnavailable, SimulationDiverged  # noqa: E402
-from plasticsim.loading import load_protocol  # noqa: E402
+from conftest import PROTOCOLS
 
-from conftest import PROTOCOLS  # noqa: E402
+from plasticsim.backends import build
+from plasticsim.backends.numba_backend import (
+    BLAS_MIN_BATCH,
+    USE_BLAS,
+    NumbaEnsemble,
+    NumbaSimulation,
+)
+from plasticsim.backends.numpy_backend import LinskerSimulation
+from plasticsim.ensemble import draw_steps, expand_ensemble
+from plasticsim.errors import BackendUnavailable, SimulationDiverged
+from plasticsim.loading import load_protocol
 
 REFERENCE = PROTOCOLS / "linsker1992_1d.yaml"
 SHORT = ["schedule.samples=2000", "schedule.warmup_samples=500", "record.every=1000"]

@@ -24,12 +24,17 @@ import importlib.util
 import numpy as np
 
 from ..constraints import OutputPowerConstraint
-from ..ensemble import (draw_steps, lateral_batch_rates, register_ensemble_builder, step_plan,
-                        unsupported_features)
+from ..ensemble import (
+    draw_steps,
+    lateral_batch_rates,
+    register_ensemble_builder,
+    step_plan,
+    unsupported_features,
+)
 from ..errors import BackendUnavailable, SimulationDiverged
 from ..schedules import batch_rate
-from .numpy_backend import LinskerSimulation
 from . import register_backend
+from .numpy_backend import LinskerSimulation
 
 RESIDUAL_CHECK_EVERY = 10  # as plasticsim.settling: the same convergence decisions
 INSTALL_HINT = "install the GPU extra with: pip install 'plasticsim[gpu]'"
@@ -149,7 +154,7 @@ def _cuda_usable(library: str) -> bool:
             return bool(torch.cuda.is_available())
         import cupy
         return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # a broken driver means no usable device, nothing more
+    except Exception:  # noqa: BLE001  (a broken driver means no usable device, no more)
         return False
 
 

@@ -1,22 +1,26 @@
 """Numba backend: the NumPy reference's step contract compiled to machine code.
 
-The stimulus and the output noise are drawn exactly as the NumPy backend draws them (its
-``_draw``, the same random streams); steps 2–6 of the contract (drive → settle → plasticity →
-constraint, see :mod:`plasticsim.backends.numpy_backend`) then run for a whole run of steps
-inside one compiled call: no Python per sample or per settling iteration. Compiled functions
-are cached on disk (``cache=True``), so only the first run on a machine pays for compilation.
+The stimulus and the output noise come from the same random streams as the NumPy backend's
+(:func:`plasticsim.ensemble.draw_steps`); steps 2–6 of the contract (drive → settle →
+plasticity → constraint, see :mod:`plasticsim.backends.numpy_backend`) then run for a whole
+run of steps inside one compiled call (:func:`run_network`): no Python per sample or per
+settling iteration. Compiled functions are cached on disk (``cache=True``), so only the
+first run on a machine compiles (≈ 10 s of CPU per dtype).
 
 Two code paths compute the same arithmetic:
 
 - *loop* path (mini-batches smaller than :data:`BLAS_MIN_BATCH`, in particular one sample at
   a time): explicit loops that stay in cache, vectorised by LLVM.
-- *BLAS* path (larger mini-batches): the matrix products go to BLAS (``np.dot``), which
-  reaches the machine's matrix-matrix rate.
+- *BLAS* path (larger mini-batches): the matrix products go to BLAS (``np.dot``).
+
+BLAS runs on one thread during compiled steps and draws (:data:`single_threaded_blas`);
+parallelism comes from ensemble members, run in threads (the compiled code releases the GIL),
+and from drawing the next chunk of samples in a background thread while the current one
+runs (:attr:`NumbaSimulation.prefetch`).
 
 Floating-point sums run in a different order than NumPy's, so float64 results agree with the
 NumPy backend to rounding (≈1e-13 relative on short runs), not bit for bit; results are
-bit-reproducible for the same seed, backend, dtype and machine. Ensembles of networks run in
-parallel over members (``prange``), see :mod:`plasticsim.ensemble`.
+bit-reproducible for the same seed, backend, dtype and machine, with or without threads.
 
 Symbols: C feedforward weights (M × N), Q̂ per-phase output-covariance estimates (2 × M × M),
 α the settling scale, F = I − αQ̂, η the feedforward rate, ε_B the per-step lateral rate.
@@ -25,19 +29,25 @@ Symbols: C feedforward weights (M × N), Q̂ per-phase output-covariance estimat
 from __future__ import annotations
 
 import copy
+import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 
-from ..constraints import OutputPowerConstraint, WeightNormConstraint
+from ..constraints import OutputPowerConstraint
+from ..ensemble import (
+    draw_steps,
+    lateral_batch_rates,
+    register_ensemble_builder,
+    unsupported_features,
+)
 from ..errors import SimulationDiverged
 from ..schedules import batch_rate, step_phases
-from ..ensemble import (draw_steps, lateral_batch_rates, register_ensemble_builder,
-                        unsupported_features)
-from .numpy_backend import LinskerSimulation
 from . import register_backend
+from .numpy_backend import LinskerSimulation
 
 # Reassociation lets LLVM vectorise dot products; no-NaN/no-Inf flags are left off so that
 # divergence checks (isfinite) keep working.
@@ -107,6 +117,35 @@ def _matvec(A, v, out):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
+def _residual(A, v, target, out):
+    """out[i] = target[i] − Σ_j A[i, j] v[j] (as :func:`_matvec`, fused with the difference)."""
+    n_rows, n_columns = A.shape
+    i = 0
+    while i + 4 <= n_rows:
+        total0 = 0.0
+        total1 = 0.0
+        total2 = 0.0
+        total3 = 0.0
+        for j in range(n_columns):
+            value = v[j]
+            total0 += A[i, j] * value
+            total1 += A[i + 1, j] * value
+            total2 += A[i + 2, j] * value
+            total3 += A[i + 3, j] * value
+        out[i] = target[i] - total0
+        out[i + 1] = target[i + 1] - total1
+        out[i + 2] = target[i + 2] - total2
+        out[i + 3] = target[i + 3] - total3
+        i += 4
+    while i < n_rows:
+        total = 0.0
+        for j in range(n_columns):
+            total += A[i, j] * v[j]
+        out[i] = target[i] - total
+        i += 1
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _drive(C, X, noise, Y, use_blas):
     """Y = X Cᵀ + ν (step 2)."""
     batch = X.shape[0]
@@ -147,12 +186,12 @@ def _settling_gradient(Y, y, alpha_Q, gradient, product, use_blas):
     batch, n_out = Y.shape
     if use_blas:
         np.dot(y, alpha_Q, product)
+        for b in range(batch):
+            for i in range(n_out):
+                gradient[b, i] = Y[b, i] - product[b, i]
     else:
         for b in range(batch):
-            _matvec(alpha_Q, y[b], product[b])
-    for b in range(batch):
-        for i in range(n_out):
-            gradient[b, i] = Y[b, i] - product[b, i]
+            _residual(alpha_Q, y[b], Y[b], gradient[b])
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
@@ -177,8 +216,11 @@ def _settle_iterative(Y, Qp, alpha, step, iterations, tolerance, scaled, y, grad
         for j in range(n_out):
             alpha_Q[i, j] = alpha * Qp[i, j]
     _copy(Y, y)
-    _settling_gradient(Y, y, alpha_Q, gradient, product, use_blas)
     drive_norm = max(_frobenius(Y), 1e-300)
+    if batch == 1 and not use_blas:  # one sample: the same loop on vectors
+        return _settle_vector(Y[0], alpha, step, iterations, tolerance, scaled[0], y[0],
+                              gradient[0], alpha_Q, drive_norm)
+    _settling_gradient(Y, y, alpha_Q, gradient, product, use_blas)
     residual = np.inf
     for iteration in range(1, iterations + 1):
         for b in range(batch):
@@ -192,6 +234,29 @@ def _settle_iterative(Y, Qp, alpha, step, iterations, tolerance, scaled, y, grad
     for b in range(batch):
         for i in range(n_out):
             scaled[b, i] = alpha * y[b, i]
+    return residual
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _settle_vector(Y, alpha, step, iterations, tolerance, scaled, y, gradient, alpha_Q,
+                   drive_norm):
+    """:func:`_settle_iterative` for one sample (vectors; y starts at Y)."""
+    n_out = Y.shape[0]
+    _residual(alpha_Q, y, Y, gradient)
+    residual = np.inf
+    for iteration in range(1, iterations + 1):
+        for i in range(n_out):
+            y[i] += step * gradient[i]
+        _residual(alpha_Q, y, Y, gradient)
+        if iteration % RESIDUAL_CHECK_EVERY == 0 or iteration == iterations:
+            squared = 0.0
+            for i in range(n_out):
+                squared += gradient[i] * gradient[i]
+            residual = np.sqrt(squared) / drive_norm
+            if not np.isfinite(residual) or residual <= tolerance:
+                break
+    for i in range(n_out):
+        scaled[i] = alpha * y[i]
     return residual
 
 
@@ -264,6 +329,12 @@ def _update_lateral(Qp, Y, rate, product, use_blas):
     symmetric.
     """
     batch, n_out = Y.shape
+    if batch == 1 and not use_blas:  # one sample: the outer product needs no buffer
+        for i in range(n_out):
+            weight = Y[0, i]
+            for j in range(n_out):
+                Qp[i, j] += rate * (weight * Y[0, j] - Qp[i, j])
+        return
     if use_blas:
         np.dot(Y.T, Y, product)
     else:
@@ -508,8 +579,9 @@ def run_network(C, Q, covariances, inputs, noise, phases, feedforward_rate, late
                             C[i, j] += weight * X[b, j]
             else:
                 _feedforward_delta(activity, X, coefficient, delta, delta_product, use_blas)
-                if natural:  # ΔC q̂_L⁻¹, the step in the metric of the input covariance
-                    if not _solve_rows(covariances[0], delta, delta, input_lu, input_work):
+                # natural: ΔC q̂_L⁻¹, the step in the metric of the input covariance
+                if natural and not _solve_rows(covariances[0], delta, delta, input_lu,
+                                               input_work):
                         status[0] = STATUS_SINGULAR
                         status[1] = k
                         values[1] = np.nan
@@ -551,6 +623,55 @@ def run_members(first, stop, C, Q, covariances, inputs, noise, phases, feedforwa
 
 
 # ---------------------------------------------------------------- Python side
+class _SingleThreadedBLAS:
+    """Context: every loaded OpenBLAS on one thread inside (re-entrant across threads).
+
+    NumPy and SciPy (whose BLAS the compiled code calls) each bundle an OpenBLAS with its own
+    thread pool, and OpenBLAS threads spin for a while after each call. On a small or busy
+    machine a stimulus draw on one pool next to compiled steps on the other, or next to the
+    prefetching thread or ensemble threads, oversubscribes the cores: the same run was
+    measured 3 to 40 times slower than with one BLAS thread. The compiled code takes its
+    parallelism from ensemble members instead. The first thread in sets one thread, the last
+    one out restores the previous setting. Without threadpoolctl this does nothing.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._controller = None
+        self._restore = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._depth == 0:
+                if self._controller is None:
+                    try:
+                        from threadpoolctl import ThreadpoolController
+                        self._controller = ThreadpoolController()
+                    except Exception:  # noqa: BLE001  (not installed: leave threads alone)
+                        self._controller = False
+                if self._controller:
+                    self._restore = self._controller.limit(limits=1, user_api="blas")
+            self._depth += 1
+        return self
+
+    def __exit__(self, *exception):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._restore is not None:
+                self._restore.restore_original_limits()
+                self._restore = None
+        return False
+
+
+single_threaded_blas = _SingleThreadedBLAS()
+
+
+def _draw_single_threaded(simulation, phases, stimulus_rng=None, noise_rng=None):
+    with single_threaded_blas:
+        return draw_steps(simulation, phases, stimulus_rng, noise_rng)
+
+
 def kernel_parameters(simulation) -> dict:
     """The static kernel arguments of a :class:`LinskerSimulation` (settling, signs, constraints).
 
@@ -659,7 +780,8 @@ class NumbaSimulation(LinskerSimulation):
         count = min(spec.record.every, total - first) // batch
         phases = step_phases(spec.schedule, spec.phases, first, count)
         stimulus_rng, noise_rng = copy.deepcopy(self.stimulus_rng), copy.deepcopy(self.noise_rng)
-        future = _executor().submit(draw_steps, self, phases, stimulus_rng, noise_rng)
+        future = _executor().submit(_draw_single_threaded, self, phases, stimulus_rng,
+                                    noise_rng)
         self._prefetched = (phases, future, stimulus_rng, noise_rng)
 
     def _draw(self, phases):
@@ -671,19 +793,21 @@ class NumbaSimulation(LinskerSimulation):
                 # The copies have advanced past these samples: they become the streams.
                 self.stimulus_rng, self.noise_rng = stimulus_rng, noise_rng
                 return drawn
-        return draw_steps(self, phases)
+        return _draw_single_threaded(self, phases)
 
     def _run_steps(self, inputs, noise, phases, feedforward_rate, lateral_rate, step_offset):
         batch = inputs.shape[1]
         status = np.zeros(2, dtype=np.int64)
         values = np.zeros(2, dtype=np.float64)
         arguments = self.kernel_arguments
-        run_network(self.C, self.Q, arguments["covariances"], np.ascontiguousarray(inputs),
-                    np.ascontiguousarray(noise), np.ascontiguousarray(phases, dtype=np.int64),
-                    np.ascontiguousarray(feedforward_rate, dtype=np.float64),
-                    lateral_batch_rates(lateral_rate, batch), arguments["int_parameters"],
-                    arguments["float_parameters"], arguments["constraint_ints"],
-                    arguments["constraint_floats"], status, values)
+        with single_threaded_blas:
+            run_network(self.C, self.Q, arguments["covariances"], np.ascontiguousarray(inputs),
+                        np.ascontiguousarray(noise),
+                        np.ascontiguousarray(phases, dtype=np.int64),
+                        np.ascontiguousarray(feedforward_rate, dtype=np.float64),
+                        lateral_batch_rates(lateral_rate, batch), arguments["int_parameters"],
+                        arguments["float_parameters"], arguments["constraint_ints"],
+                        arguments["constraint_floats"], status, values)
         raise_for_status(status, values, step_offset, batch)
         self.last_residual = float(values[0])
         return self.last_residual
@@ -794,7 +918,8 @@ class NumbaEnsemble:
         per_call = max(workers, MAX_STACKED_BYTES // max(member_bytes, 1))
         for start in range(0, len(indices), per_call):
             stop = min(start + per_call, len(indices))
-            draws = [simulations[m]._draw(plans[m][0]) for m in range(start, stop)]
+            with single_threaded_blas:
+                draws = [simulations[m]._draw(plans[m][0]) for m in range(start, stop)]
             inputs = np.stack([draw[0] for draw in draws])
             noise = np.stack([draw[1] for draw in draws])
             del draws
@@ -811,10 +936,11 @@ class NumbaEnsemble:
                          group["constraint_ints"][part], group["constraint_floats"][part],
                          status, values)
             bounds = np.linspace(0, stop - start, min(workers, stop - start) + 1).astype(int)
-            futures = [_executor().submit(run_members, low, high, *arguments)
-                       for low, high in zip(bounds[:-1], bounds[1:]) if high > low]
-            for future in futures:
-                future.result()
+            with single_threaded_blas:
+                futures = [_executor().submit(run_members, low, high, *arguments)
+                           for low, high in itertools.pairwise(bounds) if high > low]
+                for future in futures:
+                    future.result()
             for offset in range(stop - start):
                 member = start + offset
                 try:
