@@ -355,7 +355,8 @@ def run_ensemble(spec: ProtocolSpec, out: str | Path | None = None, *, overwrite
     from .loading import spec_to_yaml
     from .recording import Recorder
     from .results import load
-    from .run import _jsonable, _record, _summary, gaussian_problem, prepare_output_directory
+    from .run import (_jsonable, _record, _summary, gaussian_problem,
+                      prepare_output_directory, write_final_state)
 
     out = Path(out) if out is not None else Path("results") / spec.name
     members = expand_ensemble(spec)
@@ -406,7 +407,7 @@ def run_ensemble(spec: ProtocolSpec, out: str | Path | None = None, *, overwrite
         summaries = []
         for current, (simulation, recorder) in enumerate(zip(simulations, recorders)):
             summary = _summary(simulation, problems[current], optima[current], wall_seconds)
-            _write_final_state(recorder, simulation, summary, optima[current])
+            write_final_state(recorder, simulation, summary, optima[current])
             summaries.append(summary)
         paths = [recorder.finish() for recorder in recorders]
     except BaseException as error:
@@ -444,21 +445,3 @@ def _record_all(record, members, simulations, recorders, problems, optima, resid
             raise member_error(error, simulation, member.index) from None
 
 
-def _write_final_state(recorder, simulation, summary, optimum) -> None:
-    """Final weights, summary and optimum of one member (as :func:`plasticsim.run` writes)."""
-    state = simulation.state()
-    recorder.write_arrays("weights", {simulation.feedforward_name: state["feedforward"]})
-    if simulation.lateral_name is not None:
-        recorder.write_arrays(f"weights/{simulation.lateral_name}",
-                              {k: v for k, v in state.items() if k != "feedforward"},
-                              {"phases": ["sensing", "noise_unlearning"]})
-    if getattr(simulation, "gate", None) is not None:
-        recorder.write_arrays(f"weights/gate_{simulation.gate.population}",
-                              simulation.gate.state(), {"source": simulation.gate.source_name})
-    recorder.write_arrays("summary", {k: v for k, v in summary.items()
-                                      if not isinstance(v, str)})
-    if optimum is not None:
-        recorder.write_arrays("analysis/optimum", {"weights": optimum.weights},
-                              {"mutual_information_nats": optimum.mutual_information,
-                               "budget_kind": optimum.budget_kind,
-                               "method": optimum.method})

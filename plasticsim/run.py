@@ -128,25 +128,7 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
                 bar.update(chunk)
         wall_seconds = time.perf_counter() - started
         summary = _summary(simulation, problem, optimum, wall_seconds)
-        state = simulation.state()
-        recorder.write_arrays("weights", {simulation.feedforward_name: state["feedforward"]})
-        if simulation.lateral_name is not None:
-            recorder.write_arrays(f"weights/{simulation.lateral_name}",
-                                  {k: v for k, v in state.items() if k != "feedforward"},
-                                  {"phases": ["sensing", "noise_unlearning"]})
-        if getattr(simulation, "gate", None) is not None:  # two-compartment units
-            recorder.write_arrays(f"weights/gate_{simulation.gate.population}",
-                                  simulation.gate.state(), {"source": simulation.gate.source_name})
-        if hasattr(simulation, "extra_weights"):  # image networks: gains, lateral W, θ
-            recorder.write_arrays("weights", simulation.extra_weights())
-        summary.update(_write_receptive_fields(recorder, simulation))
-        recorder.write_arrays("summary", {k: v for k, v in summary.items()
-                                          if not isinstance(v, str)})
-        if optimum is not None:
-            recorder.write_arrays("analysis/optimum", {"weights": optimum.weights},
-                                  {"mutual_information_nats": optimum.mutual_information,
-                                   "budget_kind": optimum.budget_kind,
-                                   "method": optimum.method})
+        write_final_state(recorder, simulation, summary, optimum)
         path = recorder.finish()
     except PlasticsimError as error:
         recorder.fail(str(error))
@@ -160,6 +142,32 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
         from .figures import render_figures
         render_figures(results, out / "figures")
     return results
+
+
+def write_final_state(recorder, simulation, summary: dict, optimum) -> None:
+    """Final weights, receptive fields, summary and optimum of a run (or ensemble member).
+
+    Adds the receptive-field summary of image-driven networks to ``summary`` in place.
+    """
+    state = simulation.state()
+    recorder.write_arrays("weights", {simulation.feedforward_name: state["feedforward"]})
+    if simulation.lateral_name is not None:
+        recorder.write_arrays(f"weights/{simulation.lateral_name}",
+                              {k: v for k, v in state.items() if k != "feedforward"},
+                              {"phases": ["sensing", "noise_unlearning"]})
+    if getattr(simulation, "gate", None) is not None:  # two-compartment units
+        recorder.write_arrays(f"weights/gate_{simulation.gate.population}",
+                              simulation.gate.state(), {"source": simulation.gate.source_name})
+    if hasattr(simulation, "extra_weights"):  # image networks: gains, lateral W, θ
+        recorder.write_arrays("weights", simulation.extra_weights())
+    summary.update(_write_receptive_fields(recorder, simulation))
+    recorder.write_arrays("summary", {k: v for k, v in summary.items()
+                                      if not isinstance(v, str)})
+    if optimum is not None:
+        recorder.write_arrays("analysis/optimum", {"weights": optimum.weights},
+                              {"mutual_information_nats": optimum.mutual_information,
+                               "budget_kind": optimum.budget_kind,
+                               "method": optimum.method})
 
 
 def _record(recorder, simulation, problem, optimum, residual):
