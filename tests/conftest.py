@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -28,3 +29,16 @@ def run_protocol(tmp_path_factory):
         return cache[key]
 
     return runner
+
+
+def run_simulation(simulation, samples=2000, every=1000):
+    """Warm up a built simulation and advance it ``samples`` samples in records of ``every``."""
+    simulation.warmup()
+    while simulation.samples_done < samples:
+        simulation.advance(every)
+    return simulation
+
+
+def relative_difference(reference, other):
+    """max |reference − other| / max |reference|."""
+    return np.max(np.abs(reference - other)) / np.max(np.abs(reference))

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 
-import numpy as np
 import pytest
-from conftest import PROTOCOLS
+from conftest import PROTOCOLS, relative_difference, run_simulation
 
 from plasticsim.backends import build
 from plasticsim.backends.array_backend import ArrayEnsemble, ArraySimulation, resolve_namespace
@@ -22,17 +21,6 @@ from plasticsim.loading import load_protocol
 REFERENCE = PROTOCOLS / "linsker1992_1d.yaml"
 SHORT = ["schedule.samples=2000", "schedule.warmup_samples=500", "record.every=1000"]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
-
-
-def run(simulation, samples=2000, every=1000):
-    simulation.warmup()
-    while simulation.samples_done < samples:
-        simulation.advance(every)
-    return simulation
-
-
-def relative(reference, other):
-    return np.max(np.abs(reference - other)) / np.max(np.abs(reference))
 
 
 def test_plain_array_falls_back_to_numpy_without_a_gpu():
@@ -72,11 +60,11 @@ def test_ensemble_of_mixed_phases_and_rates_matches_numpy():
     members = expand_ensemble(spec)
     ensemble = ArrayEnsemble([member.spec for member in members], "array:numpy")
     assert len(ensemble.groups) == 1  # all structurally equal: one stack of 4
-    run(ensemble)
+    run_simulation(ensemble)
     for member, simulation in zip(members, ensemble.members):
-        reference = run(LinskerSimulation(member.spec))
-        assert relative(reference.C, simulation.C) < 1e-10
-        assert relative(reference.Q, simulation.Q) < 1e-10
+        reference = run_simulation(LinskerSimulation(member.spec))
+        assert relative_difference(reference.C, simulation.C) < 1e-10
+        assert relative_difference(reference.Q, simulation.Q) < 1e-10
 
 
 def test_ensemble_divergence_names_the_member():
@@ -87,10 +75,10 @@ def test_ensemble_divergence_names_the_member():
     from plasticsim.ensemble import build_ensemble
     ensemble = build_ensemble(spec, members, "array:numpy")
     with pytest.raises(SimulationDiverged, match="ensemble member 1 .*alpha=0.3") as error:
-        run(ensemble, samples=3000)
+        run_simulation(ensemble, samples=3000)
     alone = ArraySimulation(members[1].spec, "array:numpy")
     with pytest.raises(SimulationDiverged) as single:
-        run(alone, samples=3000)
+        run_simulation(alone, samples=3000)
     assert error.value.step == single.value.step
 
 
@@ -101,12 +89,12 @@ def test_torch_and_numpy_namespaces_agree():
     torch.set_num_threads(1)
     try:
         spec = load_protocol(REFERENCE, SHORT + ["model.constraints.0.kind=total_output_power"])
-        with_numpy = run(build(spec, "array:numpy"))
-        with_torch = run(build(spec, "array:torch:cpu"))
+        with_numpy = run_simulation(build(spec, "array:numpy"))
+        with_torch = run_simulation(build(spec, "array:torch:cpu"))
     finally:
         torch.set_num_threads(threads)
     assert with_torch.backend_name == "array:torch:cpu"
-    assert relative(with_numpy.C, with_torch.C) < 1e-10
+    assert relative_difference(with_numpy.C, with_torch.C) < 1e-10
 
 
 @pytest.mark.gpu
@@ -119,6 +107,6 @@ def test_gpu_matches_numpy(dtype, tolerance):
     if namespace.device != "cuda":
         pytest.skip("no usable CUDA device")
     spec = load_protocol(REFERENCE, SHORT + [f"dtype={dtype}"])
-    reference = run(LinskerSimulation(spec))
-    on_gpu = run(ArraySimulation(spec, namespace.name))
-    assert relative(reference.C, on_gpu.C) < tolerance
+    reference = run_simulation(LinskerSimulation(spec))
+    on_gpu = run_simulation(ArraySimulation(spec, namespace.name))
+    assert relative_difference(reference.C, on_gpu.C) < tolerance

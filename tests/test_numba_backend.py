@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from conftest import PROTOCOLS
+from conftest import PROTOCOLS, relative_difference, run_simulation
 
 from plasticsim.backends import build
 from plasticsim.backends.numba_backend import (
@@ -27,17 +27,6 @@ from plasticsim.loading import load_protocol
 
 REFERENCE = PROTOCOLS / "linsker1992_1d.yaml"
 SHORT = ["schedule.samples=2000", "schedule.warmup_samples=500", "record.every=1000"]
-
-
-def run(simulation, samples=2000, every=1000):
-    simulation.warmup()
-    while simulation.samples_done < samples:
-        simulation.advance(every)
-    return simulation
-
-
-def relative(reference, other):
-    return np.max(np.abs(reference - other)) / np.max(np.abs(reference))
 
 
 def test_flat_draw_uses_the_same_streams_and_numbers():
@@ -62,7 +51,7 @@ def test_compiled_run_matches_numpy_step_for_step_errors():
     messages = []
     for backend in ("numpy", "numba"):
         with pytest.raises(SimulationDiverged) as error:
-            run(build(spec, backend), samples=3000)
+            run_simulation(build(spec, backend), samples=3000)
         messages.append(str(error.value))
         assert error.value.quantity == "settling residual"
     assert messages[0] == messages[1]
@@ -72,10 +61,10 @@ def test_compiled_run_matches_numpy_step_for_step_errors():
 def test_loop_and_blas_paths_agree_with_numpy(batch):
     spec = load_protocol(REFERENCE, SHORT + [f"schedule.batch_size={batch}",
                                              f"schedule.block_length={batch * 5}"])
-    reference = run(LinskerSimulation(spec))
-    compiled = run(NumbaSimulation(spec))
-    assert relative(reference.C, compiled.C) < 1e-10
-    assert relative(reference.Q, compiled.Q) < 1e-10
+    reference = run_simulation(LinskerSimulation(spec))
+    compiled = run_simulation(NumbaSimulation(spec))
+    assert relative_difference(reference.C, compiled.C) < 1e-10
+    assert relative_difference(reference.Q, compiled.Q) < 1e-10
     assert compiled.kernel_arguments["int_parameters"][USE_BLAS] == (batch >= BLAS_MIN_BATCH)
     # Q̂ stays exactly symmetric, as the reference's (its F = I − αQ̂ must be symmetric).
     np.testing.assert_array_equal(compiled.Q, np.swapaxes(compiled.Q, 1, 2))
@@ -93,14 +82,14 @@ def test_ensemble_members_equal_single_runs_bit_for_bit():
         "ensemble={seeds: [1, 7], grid: {phases.noise_unlearning.enabled: [true, false]}}"])
     members = expand_ensemble(spec)
     ensemble = NumbaEnsemble([member.spec for member in members])
-    run(ensemble)
+    run_simulation(ensemble)
     assert [simulation.samples_done for simulation in ensemble.members] == [2000] * 4
     for member, simulation in zip(members, ensemble.members):
-        alone = run(NumbaSimulation(member.spec))
+        alone = run_simulation(NumbaSimulation(member.spec))
         np.testing.assert_array_equal(simulation.C, alone.C)
         np.testing.assert_array_equal(simulation.Q, alone.Q)
-        reference = run(LinskerSimulation(member.spec))
-        assert relative(reference.C, simulation.C) < 1e-10
+        reference = run_simulation(LinskerSimulation(member.spec))
+        assert relative_difference(reference.C, simulation.C) < 1e-10
 
 
 def test_ensemble_with_several_shapes_and_power_constraints():
@@ -111,12 +100,12 @@ def test_ensemble_with_several_shapes_and_power_constraints():
     members = expand_ensemble(spec)
     ensemble = NumbaEnsemble([member.spec for member in members])
     assert len(ensemble.groups) == 2
-    run(ensemble)
+    run_simulation(ensemble)
     for member, simulation in zip(members, ensemble.members):
-        reference = run(LinskerSimulation(member.spec))
+        reference = run_simulation(LinskerSimulation(member.spec))
         assert simulation.C.shape == reference.C.shape
-        assert relative(reference.C, simulation.C) < 1e-10
-        assert relative(reference.constraints[0].input_covariance,
+        assert relative_difference(reference.C, simulation.C) < 1e-10
+        assert relative_difference(reference.constraints[0].input_covariance,
                         simulation.constraints[0].input_covariance) < 1e-12
 
 

@@ -118,31 +118,10 @@ def _matvec(A, v, out):
 
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _residual(A, v, target, out):
-    """out[i] = target[i] − Σ_j A[i, j] v[j] (as :func:`_matvec`, fused with the difference)."""
-    n_rows, n_columns = A.shape
-    i = 0
-    while i + 4 <= n_rows:
-        total0 = 0.0
-        total1 = 0.0
-        total2 = 0.0
-        total3 = 0.0
-        for j in range(n_columns):
-            value = v[j]
-            total0 += A[i, j] * value
-            total1 += A[i + 1, j] * value
-            total2 += A[i + 2, j] * value
-            total3 += A[i + 3, j] * value
-        out[i] = target[i] - total0
-        out[i + 1] = target[i + 1] - total1
-        out[i + 2] = target[i + 2] - total2
-        out[i + 3] = target[i + 3] - total3
-        i += 4
-    while i < n_rows:
-        total = 0.0
-        for j in range(n_columns):
-            total += A[i, j] * v[j]
-        out[i] = target[i] - total
-        i += 1
+    """out[i] = target[i] − Σ_j A[i, j] v[j] (the same sums as :func:`_matvec`)."""
+    _matvec(A, v, out)
+    for i in range(out.shape[0]):
+        out[i] = target[i] - out[i]
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
