@@ -5,12 +5,12 @@
 >>> again = plasticsim.load("results/ref/results.h5")                         # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 
 # Imported eagerly so that the names ``plasticsim.run`` and ``plasticsim.load`` are the
 # functions, not the submodules of the same name.
-from .loading import load_protocol  # noqa: E402
-from .results import load  # noqa: E402
+from .io.results import load  # noqa: E402
 from .run import run  # noqa: E402
+from .spec.loading import load_protocol  # noqa: E402
 
 __all__ = ["run", "load", "load_protocol", "__version__"]

@@ -33,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("protocol")
     validate.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="KEY=VALUE")
+    validate.add_argument("--backend", help="check that this backend can run it (default: the "
+                          "protocol's)")
     validate.add_argument("--print", action="store_true", help="print the resolved protocol")
+    validate.add_argument("--plan", action="store_true", help="print the step plan: every "
+                          "operation in the order the engine runs it")
 
     compare = sub.add_parser("compare", help="compare a run's receptive fields with a "
                              "reference and macaque V1 (PNG + Markdown + JSON report)")
@@ -43,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--reference-key", help="variable name in a .mat reference")
     compare.add_argument("--v1", default="ringach2002", help="V1 data set (ringach2002)")
     compare.add_argument("--out", help="report directory (default: compare/ next to the run)")
+    compare.add_argument("--baseline", dest="baselines", action="append", default=[],
+                         choices=("pca", "ica"), help="add PCA or FastICA fitted to the run's "
+                         "own patches as a column (repeatable)")
+    compare.add_argument("--baseline-patches", type=int, default=50_000, metavar="N",
+                         help="patches the baselines are fitted to (default 50000)")
+    compare.add_argument("--baseline-seed", type=int, default=0,
+                         help="seed of the baselines' patches and of FastICA (default 0)")
+    compare.add_argument("--ica-fields", choices=("basis_functions", "filters"),
+                         default="basis_functions", help="ICA basis functions (as the O&F "
+                         "network's dictionary; default) or filters (as white-noise maps)")
     return parser
 
 
@@ -60,7 +74,7 @@ SUMMARY_ROWS = (
     ("samples", "training samples", "{:.0f}"),
     ("wall_seconds", "wall time (s)", "{:.1f}"),
     ("samples_per_second", "samples per second", "{:,.0f}"),
-    # Image-driven runs (Gabor fits of the receptive fields, SCIENCE.md §3).
+    # Image-driven runs (Gabor fits of the receptive fields, Ringach 2002 conventions).
     ("fraction_r2_above_0.9", "units with Gabor R² > 0.9", "{:.1%}"),
     ("fraction_r2_above_0.8", "units with Gabor R² > 0.8", "{:.1%}"),
     ("median_sf_bandwidth_octaves", "median SF bandwidth (octaves)", "{:.2f}"),
@@ -98,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(format_summary(results.summary))
         elif arguments.command == "report":
-            from .figures import render_figures
-            from .results import load
+            from .io.results import load
+            from .plot.render import render_figures
             results = load(arguments.results)
             directory = Path(arguments.figures) if arguments.figures else \
                 results.path.parent / "figures"
@@ -113,21 +127,31 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "compare":
             from .compare import compare
             report = compare(arguments.results, arguments.reference, arguments.v1,
-                             arguments.out, arguments.reference_key)
+                             arguments.out, arguments.reference_key,
+                             baselines=arguments.baselines,
+                             baseline_patches=arguments.baseline_patches,
+                             baseline_seed=arguments.baseline_seed,
+                             ica_fields=arguments.ica_fields)
             for name, row in report["populations"].items():
                 print(f"{name}: {100 * row['fraction_r2_above_0.9']:.0f}% R² > 0.9, "
                       f"blob-like {row['blob_like_fraction']:.2f}, TV to V1 "
                       f"{row['tv_distance_to_v1']:.3f}")
             print(f"report: {', '.join(report['files'])}")
         elif arguments.command == "validate":
-            from .loading import load_protocol, spec_to_yaml
-            spec = load_protocol(arguments.protocol, arguments.overrides)
+            from .run import validate
+            from .spec.loading import spec_to_yaml
+            spec, plans = validate(arguments.protocol, arguments.overrides, arguments.backend)
             if arguments.print:
                 print(spec_to_yaml(spec), end="")
+            if arguments.plan:
+                for plan in plans:
+                    print(plan.describe())
             model = spec.model
+            operations = sum(len(plan.operations) for plan in plans)
             print(f"{arguments.protocol}: valid ({spec.name}: "
                   + ", ".join(f"{n} {p.size}" for n, p in model.populations.items())
-                  + f"; {spec.schedule.samples} samples; backend {spec.backend})")
+                  + f"; {operations} operations per step; {spec.schedule.samples} samples; "
+                  f"backend {arguments.backend or spec.backend})")
     except PlasticsimError as error:
         print(f"plasticsim: error: {error}", file=sys.stderr)
         return error.exit_code

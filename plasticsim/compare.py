@@ -19,6 +19,15 @@ References
     ``plasticsim/data/olshausen_field_network.npz``. Olshausen's own ``A144.mat`` carries no
     licence, so it is not shipped; pass its path as ``FILE.mat`` to compare with it.
 
+Baselines
+---------
+``pca`` and ``ica`` (``baselines=``, ``--baseline``, repeatable) fit PCA and FastICA to
+patches drawn from the run's own image stimulus, rebuilt from its stored protocol, with as
+many components as the run has units (at most one per pixel), and add them as columns of the
+table and to every figure (:mod:`plasticsim.analysis.baselines`). ICA's fields are its basis
+functions by default (as the Olshausen–Field network's), or its filters
+(``ica_fields="filters"``, as white-noise maps).
+
 Units whose fit is poor are counted in the table (``n_excluded``), never dropped silently;
 the medians, blob-like fraction and nx–ny histograms use the good fits (R² > 0.8, centre
 inside the field), as :func:`plasticsim.analysis.gabor.summarize_fits` defines them.
@@ -35,10 +44,16 @@ import h5py
 import numpy as np
 import scipy.io
 
-from .analysis.gabor import nxny_histogram, summarize_fits, total_variation_distance
+from .analysis.baselines import (BASELINE_METHODS, DEFAULT_PATCHES, DEFAULT_SEED,
+                                 energy_spread, fit_baseline, run_patches)
+from .analysis.gabor import good_fits, nxny_histogram, summarize_fits, total_variation_distance
 from .analysis.receptive_fields import orientation_selectivity_index, summarize_receptive_fields
 from .analysis.v1_reference import V1_LITERATURE_MEDIANS, load_ringach2002
 from .errors import DataError
+from .io.results import load
+from .plot.images import plot_gabor_histograms, plot_nxny
+from .plot.mosaic import plot_mosaic
+from .plot.style import save, styled, subplots
 
 PACKAGED_REFERENCE = "olshausen_field_network.npz"
 GOOD_R2 = 0.8
@@ -56,6 +71,8 @@ TABLE_ROWS = (
     ("median_aspect_ratio", "median aspect ratio σy/σx", "{:.2f}"),
     ("blob_like_fraction", "blob-like fraction (nx, ny < 0.30)", "{:.1%}"),
     ("median_orientation_selectivity_index", "median orientation selectivity index", "{:.2f}"),
+    ("median_energy_spread_px", "median energy spread (px; smaller = more localised)",
+     "{:.2f}"),
     ("tv_distance_to_v1", "TV distance of nx–ny histogram to V1", "{:.3f}"),
     ("tv_distance_to_reference", "TV distance of nx–ny histogram to reference", "{:.3f}"),
 )
@@ -114,7 +131,6 @@ def load_field_set(source: str | Path, key: str | None = None) -> FieldSet:
     if path.suffix.lower() == ".mat":
         fields = _read_mat_dictionary(path, key)
         return FieldSet(path.stem, fields, _fit(fields), str(path))
-    from .results import load
     results = load(path)
     if not results.receptive_fields:
         raise DataError(f"{results.path}: holds no /receptive_fields; expected the results of "
@@ -156,25 +172,22 @@ def _read_mat_dictionary(path: Path, key: str | None) -> np.ndarray:
                      for unit in range(matrix.shape[1])])
 
 
-def _good(table: np.ndarray) -> np.ndarray:
-    r_squared = np.where(table["success"], table["r_squared"], -np.inf)
-    return table[(r_squared > GOOD_R2) & table["center_inside"]]
-
-
 def population_row(field_set: FieldSet, v1_edges: np.ndarray, v1_counts: np.ndarray,
                    reference: FieldSet | None = None) -> dict:
     """The comparison table's figures for one population (see :data:`TABLE_ROWS`)."""
     row = summarize_fits(field_set.table)
     row["median_orientation_selectivity_index"] = float(
         np.nanmedian(orientation_selectivity_index(field_set.fields)))
-    good = _good(field_set.table)
+    # Localisation without a model fit, so that fields no Gabor fits (PCA's) are scored too.
+    row["median_energy_spread_px"] = float(np.nanmedian(energy_spread(field_set.fields)))
+    good = good_fits(field_set.table)
     # Values beyond the V1 grid go to its outer bins, so every good unit counts once.
     histogram = nxny_histogram(good["nx"], good["ny"], v1_edges, clip=True)
     row["nxny_histogram"] = histogram.tolist()
     row["tv_distance_to_v1"] = (total_variation_distance(histogram, v1_counts)
                                 if histogram.sum() else float("nan"))
     if reference is not None:
-        reference_good = _good(reference.table)
+        reference_good = good_fits(reference.table)
         reference_histogram = nxny_histogram(reference_good["nx"], reference_good["ny"],
                                              v1_edges, clip=True)
         row["tv_distance_to_reference"] = (
@@ -183,53 +196,56 @@ def population_row(field_set: FieldSet, v1_edges: np.ndarray, v1_counts: np.ndar
     return row
 
 
-def plot_gabor_histograms(tables: dict):
-    """Histograms of SF bandwidth, orientation and aspect ratio of the good fits."""
-    from .figures import plt
-    figure, axes = plt.subplots(1, 3, figsize=(10, 3), layout="constrained")
-    panels = (("sf_bandwidth_octaves", "SF bandwidth (octaves)", np.linspace(0, 4, 17)),
-              ("orientation_deg", "orientation (°)", np.linspace(0, 180, 13)),
-              ("aspect_ratio", "aspect ratio σy/σx", np.linspace(0, 4, 17)))
-    for axis, (column, label, bins) in zip(axes, panels):
-        for name, table in tables.items():
-            values = _good(np.asarray(table))[column]
-            values = np.clip(values[np.isfinite(values)], bins[0], bins[-1])
-            if len(values):
-                axis.hist(values, bins=bins, histtype="step", lw=1.6, density=True,
-                          label=f"{name} ({len(values)} good fits)")
-        axis.set_xlabel(label)
-    axes[0].set_ylabel("density")
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(frameon=False, fontsize=7)
-    return figure
+def baseline_field_sets(run: str | Path, methods, n_units: int,
+                        n_patches: int = DEFAULT_PATCHES, seed: int = DEFAULT_SEED,
+                        ica_fields: str = "basis_functions") -> list[FieldSet]:
+    """PCA/ICA field sets fitted to patches of the run's own stimulus (module docstring).
 
+    Parameters
+    ----------
+    run : str or Path
+        ``results.h5`` of an image-driven run (or its directory).
+    methods : sequence of str
+        Baselines, each in :data:`plasticsim.analysis.baselines.BASELINE_METHODS`.
+    n_units : int
+        The run's number of units; the baselines get as many components (at most one per
+        pixel).
+    n_patches, seed : int
+        Patches drawn from the rebuilt stimulus and their seed (also FastICA's).
+    ica_fields : {"basis_functions", "filters"}
 
-def plot_nxny(sets: list[FieldSet], v1_edges: np.ndarray, v1_counts: np.ndarray):
-    """nx–ny scatter of each population over the V1 histogram (shaded)."""
-    from .figures import plt
-    figure, axis = plt.subplots(figsize=(5, 4.6))
-    mesh = axis.pcolormesh(v1_edges, v1_edges, v1_counts.T / v1_counts.sum(), cmap="Greys",
-                           shading="flat", alpha=0.6)
-    figure.colorbar(mesh, ax=axis, label="V1 fraction per bin (Ringach 2002)")
-    for field_set, marker in zip(sets, ("o", "s", "^")):
-        good = _good(field_set.table)
-        axis.scatter(np.clip(good["nx"], 0.05, 3), np.clip(good["ny"], 0.05, 3), s=12,
-                     marker=marker, alpha=0.75, label=f"{field_set.name} ({len(good)})")
-    axis.set_xscale("log")
-    axis.set_yscale("log")
-    axis.set_xlim(0.05, 3)
-    axis.set_ylim(0.05, 3)
-    axis.plot([0.05, 3], [0.05, 3], color="0.6", lw=0.6)
-    axis.axvline(0.30, color="0.4", lw=0.6, ls=":")
-    axis.axhline(0.30, color="0.4", lw=0.6, ls=":")
-    axis.set_xlabel("nx = σx·f")
-    axis.set_ylabel("ny = σy·f")
-    axis.legend(frameon=False, fontsize=7, loc="upper left")
-    return figure
+    Raises
+    ------
+    DataError
+        If a method is unknown, ``run`` is not a results file, or its patches cannot be
+        rebuilt.
+    """
+    unknown = [method for method in methods if method not in BASELINE_METHODS]
+    if unknown:
+        raise DataError(f"unknown baseline {unknown[0]!r}; available: "
+                        f"{', '.join(BASELINE_METHODS)}")
+    if not methods:
+        return []
+    if str(run) == "olshausen-field" or Path(run).suffix.lower() == ".mat":
+        raise DataError(f"{run}: the PCA/ICA baselines rebuild the patches of a run, so they "
+                        "need a run's results.h5, not a dictionary")
+    patches, patch_shape = run_patches(load(run), n_patches, seed)
+    n_components = min(n_units, patches.shape[1])
+    sets = []
+    for method in dict.fromkeys(methods):   # once each, in the order given
+        baseline = fit_baseline(method, patches, n_components, patch_shape, seed, ica_fields)
+        source = baseline.description()
+        if n_components < n_units:
+            source += f" (the run has {n_units} units; at most one component per pixel)"
+        sets.append(FieldSet(f"{method.upper()} (baseline)", baseline.fields,
+                             _fit(baseline.fields), source))
+    return sets
 
 
 def compare(run: str | Path, reference: str | Path | None = None, v1: str = "ringach2002",
-            out: str | Path | None = None, reference_key: str | None = None) -> dict:
+            out: str | Path | None = None, reference_key: str | None = None,
+            baselines=(), baseline_patches: int = DEFAULT_PATCHES,
+            baseline_seed: int = DEFAULT_SEED, ica_fields: str = "basis_functions") -> dict:
     """Write a comparison report of a run's receptive fields; return its figures.
 
     Parameters
@@ -244,25 +260,31 @@ def compare(run: str | Path, reference: str | Path | None = None, v1: str = "rin
         Report directory (default: ``compare/`` next to the run's results file).
     reference_key : str, optional
         Variable name in a ``.mat`` reference.
+    baselines : sequence of str, optional
+        ``"pca"`` and/or ``"ica"``: fitted to the run's patches and added as columns.
+    baseline_patches, baseline_seed : int
+        Patches for the baselines and their seed (see :func:`baseline_field_sets`).
+    ica_fields : {"basis_functions", "filters"}
+        Which ICA fields are compared.
 
     Returns
     -------
     dict
-        The JSON report: ``populations`` (name → table row), ``v1`` and ``files``.
+        The JSON report: ``populations`` (name → table row), ``baselines`` (name → how
+        it was fitted), ``v1`` and ``files``.
     """
     if v1 not in V1_CHOICES:
         raise DataError(f"unknown V1 data set {v1!r}; available: {', '.join(V1_CHOICES)}")
-    from .figures import plt
-    from .networks.figures import plot_mosaic
-
     run_set = load_field_set(run)
     reference_set = load_field_set(reference, reference_key) if reference is not None else None
     if reference_set is not None and reference_set.name == run_set.name:
         reference_set.name += " (reference)"
+    baseline_sets = baseline_field_sets(run, list(baselines), len(run_set.fields),
+                                        baseline_patches, baseline_seed, ica_fields)
     out = Path(out) if out is not None else Path(run_set.source).parent / "compare"
     out.mkdir(parents=True, exist_ok=True)
     v1_edges, v1_counts = load_ringach2002()
-    sets = [run_set] + ([reference_set] if reference_set is not None else [])
+    sets = [run_set] + ([reference_set] if reference_set is not None else []) + baseline_sets
     rows = {field_set.name: population_row(field_set, v1_edges, v1_counts, reference_set
                                            if field_set is run_set else None)
             for field_set in sets}
@@ -275,16 +297,13 @@ def compare(run: str | Path, reference: str | Path | None = None, v1: str = "rin
               "tv_distance_to_v1": 0.0}
 
     files = []
-    figure, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 4.6), squeeze=False)
-    for axis, field_set in zip(axes[0], sets):
-        fraction = rows[field_set.name]["fraction_r2_above_0.9"]
-        plot_mosaic(axis, field_set.fields, f"{field_set.name}\n{100 * fraction:.0f}% R² > 0.9")
-    files.append(_save(figure, out / "mosaics.png"))
+    files.append(_save(_mosaics(sets, rows), out / "mosaics.png"))
     files.append(_save(plot_nxny(sets, v1_edges, v1_counts), out / "nxny.png"))
     files.append(_save(plot_gabor_histograms({s.name: s.table for s in sets}),
                        out / "gabor_histograms.png"))
     report = {"run": run_set.source,
               "reference": reference_set.source if reference_set else None,
+              "baselines": {field_set.name: field_set.source for field_set in baseline_sets},
               "v1": {"name": v1, "edges": v1_edges.tolist(), "counts": v1_counts.tolist(),
                      **v1_row, "literature": V1_LITERATURE_MEDIANS},
               "populations": rows,
@@ -294,11 +313,18 @@ def compare(run: str | Path, reference: str | Path | None = None, v1: str = "rin
     return report
 
 
+@styled
+def _mosaics(sets, rows):
+    figure, axes = subplots(1, len(sets), figsize=(4.2 * len(sets), 4.6), squeeze=False)
+    for axis, field_set in zip(axes[0], sets):
+        fraction = rows[field_set.name]["fraction_r2_above_0.9"]
+        plot_mosaic(axis, field_set.fields, f"{field_set.name}\n{100 * fraction:.0f}% R² > 0.9")
+    figure.suptitle("Receptive fields (each scaled to its own maximum; grey = 0)")
+    return figure
+
+
 def _save(figure, path: Path) -> Path:
-    from .figures import plt
-    figure.savefig(path, bbox_inches="tight", dpi=90)
-    plt.close(figure)
-    return path
+    return save(figure, path, dpi=90)
 
 
 def _finite(value):
@@ -322,6 +348,8 @@ def markdown_report(report: dict, sets: list[FieldSet]) -> str:
              f"- run: `{report['run']}`",
              f"- reference: `{report['reference']}`" if report["reference"] else
              "- reference: none",
+             *[f"- {name}: {source}, drawn from the run's own image stimulus"
+               for name, source in report.get("baselines", {}).items()],
              "- V1: Ringach (2002) binned nx–ny histogram of 79 simple cells (via VOneNet); "
              "literature medians as listed in `plasticsim.analysis.v1_reference`", "",
              "Medians, blob-like fraction and histograms use the good fits (R² > 0.8, centre "

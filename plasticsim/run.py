@@ -1,29 +1,123 @@
-"""Running a protocol end to end: spec → backend → results file, summary and figures."""
+"""Running a protocol end to end: spec → plan → backend → results files, summaries, figures.
+
+One loop serves single runs and ensembles: a protocol expands into members
+(:func:`plasticsim.spec.expand_ensemble`, one member without an ``ensemble`` block), the
+builder makes one plan per structure with a leading member axis, a backend compiles each plan,
+and every member gets its own results file. Per member and record, the loop stores the plan's
+metrics and the closed-form information of its linear Gaussian layers; after training it runs
+the protocol's probes, writes the final state, and computes the summary from the results
+file (:func:`plasticsim.analysis.summary.summarize`).
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 import time
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .analysis.linsker import GaussianProblem, compare_with_optimum, snapshot_metrics
+from .analysis.linsker import layer_problem, snapshot_metrics
+from .analysis.summary import summarize
 from .backends import build
-from .errors import OutputExistsError, PlasticsimError, SimulationDiverged
-from .loading import load_protocol, spec_to_yaml
-from .recording import FAILED_NAME, FINAL_NAME, PARTIAL_NAME, Recorder
-from .results import Results, load
-from .spec import ProtocolSpec
+from .engine.builder import build_plans
+from .errors import OutputExistsError, PlasticsimError, SimulationDiverged, SpecError
+from .io.recording import FAILED_NAME, FINAL_NAME, PARTIAL_NAME, Recorder
+from .io.results import Results, load
+from .spec.ensemble import EnsembleMember, expand_ensemble
+from .spec.loading import (apply_overrides, load_protocol_with_lines, locate,
+                           protocol_from_document, spec_to_yaml)
+from .spec.protocol import ProtocolSpec
 
 OUTPUT_FILES = (FINAL_NAME, PARTIAL_NAME, FAILED_NAME, "summary.json", "figures")
+INDEX_NAME = "ensemble.json"
+MEMBERS_DIRECTORY = "members"
+
+
+@dataclass
+class EnsembleResults:
+    """An ensemble run: the index file and each member's :class:`~plasticsim.io.results.Results`.
+
+    Attributes
+    ----------
+    path : Path
+        ``ensemble.json``.
+    spec : ProtocolSpec
+        The ensemble protocol.
+    index : list of dict
+        Per member: ``index``, ``label``, ``seed``, ``values``, ``directory``, ``summary``.
+    members : list of Results
+    """
+
+    path: Path
+    spec: ProtocolSpec
+    index: list = field(default_factory=list)
+    members: list = field(default_factory=list)
+
+
+def resolve_spec(protocol, overrides: list[str] | None = None) -> tuple[ProtocolSpec, dict, str]:
+    """The validated spec of a protocol file (or spec), its key → (file, line) map and source."""
+    overrides = list(overrides or [])
+    if isinstance(protocol, ProtocolSpec):
+        if not overrides:
+            return protocol, {}, "<protocol>"
+        document = apply_overrides(protocol.model_dump(mode="json"), overrides, {})
+        return protocol_from_document(document), {}, "<protocol>"
+    spec, lines = load_protocol_with_lines(protocol, overrides)
+    return spec, lines, str(protocol)
+
+
+def build_members(spec: ProtocolSpec, lines: dict | None = None, source: str | None = None,
+                  backend: str | None = None):
+    """Members, plans and compiled simulations of a protocol (nothing is written).
+
+    Raises
+    ------
+    SpecError
+        A graph the engine cannot run, with the file and line of the offending key.
+    BackendUnavailable
+        The backend cannot run an operation of the plan.
+    """
+    members = expand_ensemble(spec)
+    try:
+        plans = build_plans([member.spec for member in members])
+    except SpecError as error:
+        raise locate(error, lines, source) from None
+    simulations = []
+    for plan in plans:
+        labels = [members[index].label for index in plan.info["members"]]
+        simulations.append(build(plan, backend or spec.backend, labels))
+    return members, plans, simulations
+
+
+def validate(protocol, overrides: list[str] | None = None, backend: str | None = None):
+    """Load a protocol and build its plans (no simulation): what ``plasticsim validate`` does.
+
+    Returns
+    -------
+    spec : ProtocolSpec
+    plans : list of Plan
+    """
+    spec, lines, source = resolve_spec(protocol, overrides)
+    members = expand_ensemble(spec)
+    try:
+        plans = build_plans([member.spec for member in members])
+    except SpecError as error:
+        raise locate(error, lines, source) from None
+    from .backends import check_supported
+    for plan in plans:
+        check_supported(plan, backend or spec.backend)
+    return spec, plans
 
 
 def prepare_output_directory(out: Path, overwrite: bool) -> None:
     """Create ``out``; refuse to touch an existing run unless ``overwrite``."""
-    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
+    existing = [name for name in OUTPUT_FILES + (INDEX_NAME, MEMBERS_DIRECTORY)
+                if (out / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{out} already holds a run ({', '.join(existing)}); "
                                 f"choose another --out or pass --overwrite")
@@ -33,22 +127,10 @@ def prepare_output_directory(out: Path, overwrite: bool) -> None:
         shutil.rmtree(target) if target.is_dir() else target.unlink()
 
 
-def gaussian_problem(simulation) -> GaussianProblem | None:
-    """The closed-form problem of a simulation whose stimulus covariances are known."""
-    stimulus = simulation.stimulus
-    constraints = simulation.constraints
-    if getattr(stimulus, "signal_covariance", None) is None or len(constraints) != 1:
-        return None
-    constraint = constraints[0].spec
-    return GaussianProblem(stimulus.signal_covariance, stimulus.noise_covariance,
-                           simulation.output_noise_variance, simulation.n_outputs,
-                           constraint.budget_kind, constraint.value)
-
-
 def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
         seed: int | None = None, overrides: list[str] | None = None,
         backend: str | None = None, overwrite: bool = False, progress: bool = True,
-        figures: bool = True) -> Results:
+        figures: bool = True) -> Results | EnsembleResults:
     """Run a protocol and return its results.
 
     Parameters
@@ -57,7 +139,8 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
         A protocol YAML file, or an already validated spec.
     out : path, optional
         Output directory (default ``results/<protocol name>``). Receives ``results.h5``,
-        ``summary.json`` and ``figures/``.
+        ``summary.json`` and ``figures/``; an ensemble gets ``ensemble.json`` and one such
+        directory per member under ``members/``.
     seed : int, optional
         Overrides the protocol's root seed.
     overrides : list of str, optional
@@ -74,7 +157,7 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
     Returns
     -------
     Results
-        Or, for a protocol with an ``ensemble`` block, :class:`~plasticsim.ensemble.EnsembleResults`.
+        Or, for a protocol with an ``ensemble`` block, :class:`EnsembleResults`.
 
     Examples
     --------
@@ -89,157 +172,232 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
         overrides.append(f"seed={int(seed)}")
     if backend is not None:
         overrides.append(f"backend={backend}")
-    if isinstance(protocol, ProtocolSpec):
-        spec = protocol
-        if overrides:
-            from .loading import apply_overrides, protocol_from_document
-            document = apply_overrides(spec.model_dump(mode="json"), overrides, {})
-            spec = protocol_from_document(document)
-    else:
-        spec = load_protocol(protocol, overrides)
+    spec, lines, source = resolve_spec(protocol, overrides)
     out = Path(out) if out is not None else Path("results") / spec.name
-    if getattr(spec, "ensemble", None) is not None:  # E networks at once: plasticsim.ensemble
-        from .ensemble import run_ensemble
-        return run_ensemble(spec, out, overwrite=overwrite, progress=progress, figures=figures)
-    simulation = build(spec)  # fails early (bad backend, bad network) before touching out
+    # Everything that can fail on input fails here, before the output directory is touched.
+    members, plans, simulations = build_members(spec, lines, source)
     prepare_output_directory(out, overwrite)
-
-    problem = gaussian_problem(simulation)
-    optimum = problem.optimum() if problem is not None else None
-    recorder = Recorder(out, spec_to_yaml(spec), {
-        "seed": spec.seed, "backend": simulation.backend_name, "dtype": spec.dtype,
-        "protocol": spec.name})
-    started = time.perf_counter()
-    try:
-        recorder.write_populations(spec.model.populations)
-        for name, stimulus_spec in spec.stimuli.items():
-            if stimulus_spec.population == simulation.input_population:
-                recorder.write_stimulus(stimulus_spec.population, simulation.stimulus,
-                                        stimulus_spec.kind)
-        simulation.warmup()
-        _record(recorder, simulation, problem, optimum, residual=0.0)
-        every, total = spec.record.every, spec.schedule.samples
-        with tqdm(total=total, unit="sample", unit_scale=True, disable=not progress,
-                  desc=spec.name, leave=False) as bar:
-            while simulation.samples_done < total:
-                chunk = min(every, total - simulation.samples_done)
-                residual = simulation.advance(chunk)
-                _record(recorder, simulation, problem, optimum, residual)
-                bar.update(chunk)
-        wall_seconds = time.perf_counter() - started
-        summary = _summary(simulation, problem, optimum, wall_seconds)
-        write_final_state(recorder, simulation, summary, optimum)
-        path = recorder.finish()
-    except PlasticsimError as error:
-        recorder.fail(str(error))
-        raise
-    except BaseException as error:
-        recorder.fail(f"{type(error).__name__}: {error}")
-        raise
-    results = load(path)
-    (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
-    if figures:
-        from .figures import render_figures
-        render_figures(results, out / "figures")
+    ensemble = spec.ensemble is not None
+    directories = [out / MEMBERS_DIRECTORY / str(m.index) if ensemble else out for m in members]
+    runs = []
+    for plan, simulation in zip(plans, simulations):
+        for position, member_index in enumerate(plan.info["members"]):
+            runs.append(_MemberRun(members[member_index], plan, simulation, position,
+                                   directories[member_index], len(members) if ensemble else 0))
+    runs.sort(key=lambda r: r.member.index)
+    _train(spec, simulations, runs, progress)
+    for member_run in runs:
+        member_run.finish(figures)
+    if not ensemble:
+        return runs[0].results
+    results = EnsembleResults(out / INDEX_NAME, spec)
+    for member_run in runs:
+        results.members.append(member_run.results)
+        results.index.append({"index": member_run.member.index, "label": member_run.member.label,
+                              "seed": member_run.member.seed,
+                              "values": member_run.member.values,
+                              "directory": str(member_run.directory.relative_to(out)),
+                              "summary": _jsonable(member_run.summary)})
+    results.path.write_text(json.dumps({"protocol": spec.name,
+                                        "backend": simulations[0].backend_name,
+                                        "members": results.index}, indent=2) + "\n")
     return results
 
 
-def write_final_state(recorder, simulation, summary: dict, optimum) -> None:
-    """Final weights, receptive fields, summary and optimum of a run (or ensemble member).
-
-    Adds the receptive-field summary of image-driven networks to ``summary`` in place.
-    """
-    state = simulation.state()
-    recorder.write_arrays("weights", {simulation.feedforward_name: state["feedforward"]})
-    if simulation.lateral_name is not None:
-        recorder.write_arrays(f"weights/{simulation.lateral_name}",
-                              {k: v for k, v in state.items() if k != "feedforward"},
-                              {"phases": ["sensing", "noise_unlearning"]})
-    if getattr(simulation, "gate", None) is not None:  # two-compartment units
-        recorder.write_arrays(f"weights/gate_{simulation.gate.population}",
-                              simulation.gate.state(), {"source": simulation.gate.source_name})
-    if hasattr(simulation, "extra_weights"):  # image networks: gains, lateral W, θ
-        recorder.write_arrays("weights", simulation.extra_weights())
-    summary.update(_write_receptive_fields(recorder, simulation))
-    recorder.write_arrays("summary", {k: v for k, v in summary.items()
-                                      if not isinstance(v, str)})
-    if optimum is not None:
-        recorder.write_arrays("analysis/optimum", {"weights": optimum.weights},
-                              {"mutual_information_nats": optimum.mutual_information,
-                               "budget_kind": optimum.budget_kind,
-                               "method": optimum.method})
-
-
-def _record(recorder, simulation, problem, optimum, residual):
-    radii = simulation.spectral_radii() if simulation.lateral_name else np.zeros(2)
-    metrics = {
-        "spectral_radius_F_sensing": radii[0],
-        "spectral_radius_F_noise_unlearning": radii[1],
-        "settling_residual": residual,
-    }
-    worst = int(np.argmax(radii))
-    if radii[worst] >= 1.0:
-        raise SimulationDiverged(simulation.samples_done, "spectral_radius(F)", radii[worst],
-                                 f"{('sensing', 'noise_unlearning')[worst]} phase")
-    if hasattr(simulation, "record_metrics"):  # image networks' own scalars
-        metrics.update(simulation.record_metrics())
-    C = simulation.C
-    if problem is not None:
-        metrics.update(snapshot_metrics(problem, C, optimum.mutual_information))
-    snapshot = {simulation.feedforward_name: C} if simulation.spec.record.weights else None
-    recorder.record(simulation.samples_done, metrics, snapshot)
+def _train(spec: ProtocolSpec, simulations: list, runs: list, progress: bool) -> None:
+    """Warm up, then advance every simulation in record-sized chunks, recording each member."""
+    try:
+        for member_run in runs:
+            member_run.start()
+        for simulation in simulations:
+            simulation.warmup()
+        for member_run in runs:
+            member_run.record()
+        every, total = spec.record.every, spec.schedule.samples
+        done = 0
+        with tqdm(total=total, unit="sample", unit_scale=True, disable=not progress,
+                  desc=spec.name, leave=False) as bar:
+            while done < total:
+                chunk = min(every, total - done)
+                for simulation in simulations:
+                    simulation.advance(chunk)
+                for member_run in runs:
+                    member_run.record()
+                for simulation in simulations:
+                    simulation.reset_monitors()
+                done += chunk
+                bar.update(chunk)
+        for member_run in runs:
+            member_run.wall_seconds = time.perf_counter() - member_run.started
+            member_run.probe()
+    except PlasticsimError as error:
+        for member_run in runs:
+            member_run.fail(str(error))
+        raise
+    except BaseException as error:
+        for member_run in runs:
+            member_run.fail(f"{type(error).__name__}: {error}")
+        raise
 
 
-def _write_receptive_fields(recorder, simulation) -> dict:
-    """Store units × h × w fields of image-driven networks and return their Gabor summary.
+class _MemberRun:
+    """One member's recorder, records and final writes."""
 
-    A simulation may measure its own fields (``receptive_fields()``, e.g. white-noise mapping
-    through lateral interactions); otherwise, with an image stimulus, the feedforward
-    weights reshaped to the patch are the fields. Gabor fit tables go to
-    ``/analysis/gabor/<population>``; with several populations the summary keys are prefixed
-    with the population name.
-    """
-    if hasattr(simulation, "receptive_fields"):
-        fields = simulation.receptive_fields()
-    elif getattr(simulation.stimulus, "patch_shape", None) is not None:
-        fields = {simulation.output_population:
-                  np.asarray(simulation.C).reshape((-1,) + simulation.stimulus.patch_shape)}
-    else:
-        return {}
-    from .analysis.receptive_fields import summarize_receptive_fields
-    summary = {}
-    for population, population_fields in fields.items():
-        recorder.write_arrays("receptive_fields", {population: population_fields})
-        population_summary, table = summarize_receptive_fields(population_fields)
-        recorder.write_arrays("analysis/gabor", {population: table})
-        prefix = f"{population}_" if len(fields) > 1 else ""
-        summary.update({prefix + key: value for key, value in population_summary.items()})
-    return summary
+    def __init__(self, member: EnsembleMember, plan, simulation, position: int,
+                 directory: Path, ensemble_size: int):
+        self.member, self.plan, self.simulation = member, plan, simulation
+        self.position, self.directory, self.ensemble_size = position, directory, ensemble_size
+        self.spec = member.spec
+        self.info = plan.info["member_info"][position]
+        self.recorder = None
+        self.summary: dict = {}
+        self.results = None
+        self.started = time.perf_counter()
+        self.wall_seconds = 0.0
+        self.layers = self.info["linear_gaussian_layers"]
+        self.optima = {}
+        self.last_metrics: dict = {}
 
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        attributes = {"seed": self.spec.seed, "backend": self.simulation.backend_name,
+                      "dtype": self.spec.dtype, "protocol": self.spec.name}
+        if self.ensemble_size:
+            attributes.update({"ensemble_member": self.member.index,
+                               "ensemble_size": self.ensemble_size,
+                               "ensemble_label": self.member.label})
+        self.recorder = Recorder(self.directory, spec_to_yaml(self.spec), attributes)
+        self.recorder.write_populations(self.spec.model.populations)
+        self.recorder.write_layers(self.layers)
+        for path, value, attrs in self.simulation.final_arrays(self.position):
+            if path.startswith("stimulus/"):
+                self.recorder.write_entry(path, value, attrs)
+        for layer in self.layers:  # the closed-form optimum of first layers, for each record
+            if len(layer["chain"]) == 1 and layer["budget"] is not None:
+                problem = self._problem(layer, self.simulation.member_state(
+                    self.position, layer["chain"]))
+                self.optima[layer["population"]] = problem.optimum().mutual_information
+        self.started = time.perf_counter()
 
-def _summary(simulation, problem, optimum, wall_seconds) -> dict:
-    spec = simulation.spec
-    summary = {
-        "protocol": spec.name,
-        "backend": simulation.backend_name,
-        "seed": spec.seed,
-        "samples": simulation.samples_done,
-        "wall_seconds": wall_seconds,
-        "samples_per_second": simulation.samples_done / max(wall_seconds, 1e-9),
-        "final_settling_residual": simulation.last_residual,
-        "final_spectral_radius_F": float(np.max(simulation.spectral_radii()))
-        if simulation.lateral_name else 0.0,
-    }
-    if problem is not None:
-        summary["budget_kind"] = problem.budget_kind
-        patch_shape = getattr(simulation.stimulus, "patch_shape", None)
-        if patch_shape is not None:  # image patches: 2-D radial metrics, no ring FFT
-            from .analysis.linsker import compare_with_optimum_patches
-            summary.update(compare_with_optimum_patches(problem, simulation.C, patch_shape,
-                                                        optimum))
-        else:
-            summary.update(compare_with_optimum(problem, simulation.C, optimum))
-    return summary
+    def _problem(self, layer, state):
+        stored = {"noise_variances": layer["noise_variances"],
+                  "signal_covariance": layer["signal_covariance"],
+                  "noise_covariance": layer["noise_covariance"],
+                  "budget_kind": (layer["budget"] or {}).get("kind"),
+                  "budget_value": (layer["budget"] or {}).get("value")}
+        return layer_problem(stored, [state[name] for name in layer["chain"]])
+
+    def record(self) -> None:
+        simulation, position = self.simulation, self.position
+        metrics = simulation.metrics(position)
+        for definition in self.plan.metrics:
+            for name in definition.divergence:
+                if metrics.get(name, 0.0) >= 1.0:
+                    phase = "noise_unlearning" if "noise_unlearning" in name else "sensing"
+                    owner = name.split("_spectral_radius")[0] if not name.startswith(
+                        "spectral_radius") else "lateral network"
+                    raise simulation._member_error(position, SimulationDiverged(
+                        simulation.samples_done, "spectral_radius(F)", metrics[name],
+                        f"{owner}, {phase} phase: the lateral network would not settle"))
+        state = simulation.member_state(position, {name for layer in self.layers
+                                                   for name in layer["chain"]})
+        for layer in self.layers:
+            prefix = "" if len(self.layers) == 1 else f"{layer['population']}_"
+            problem = self._problem(layer, state)
+            C = state[layer["chain"][-1]]
+            optimum = self.optima.get(layer["population"])
+            if optimum is not None:
+                values = snapshot_metrics(problem, C, optimum)
+            else:
+                values = {"mutual_information_nats": problem.mutual_information(C)}
+                values["mutual_information_bits"] = values["mutual_information_nats"] / np.log(2)
+            metrics.update({prefix + key: value for key, value in values.items()})
+        snapshot = None
+        if self.spec.record.weights:
+            learned = {p["weights"]: name for name, p in self.info["projections"].items()
+                       if p["weights"] is not None and p["rule"] != "none"}
+            snapshot = {learned[state_name]: value for state_name, value in
+                        simulation.member_state(position, list(learned)).items()}
+        self.recorder.record(simulation.samples_done, metrics, snapshot)
+        self.last_metrics = metrics
+
+    def probe(self) -> None:
+        """Run the protocol's probes on the trained network; store what they measure."""
+        simulation, position = self.simulation, self.position
+        for index, (name, probe) in enumerate(self.spec.probes.items()):
+            entry = self.info["probes"][name]
+            key = (3,) if index == 0 else (3, index)
+            rng = np.random.default_rng(np.random.SeedSequence(self.spec.seed, spawn_key=key))
+
+            def respond(inputs, population):
+                return simulation.respond(position, inputs, population)
+            measured = entry["run"](probe, entry, respond, rng)
+            self.recorder.write_entry(measured["path"], measured["array"],
+                                      {"probe": name, **measured["attributes"]})
+
+    def finish(self, figures: bool) -> None:
+        """Final state, summary from the results file, completion, figures."""
+        simulation, position = self.simulation, self.position
+        try:
+            for path, value, attrs in simulation.final_arrays(position):
+                if not path.startswith("stimulus/"):
+                    self.recorder.write_entry(path, value, attrs)
+            partial = self.recorder.close()
+            analysis, arrays = summarize(load(partial))
+            self.recorder.reopen()
+            for path, (value, attrs) in arrays.items():
+                self.recorder.write_entry(path, value, attrs)
+            summary = self._run_summary()
+            summary.update(analysis)
+            # Information figures must be finite; a NaN median of an empty set of good Gabor
+            # fits is a (reported) finding, not a divergence.
+            non_finite = [key for key, value in summary.items()
+                          if isinstance(value, float) and not np.isfinite(value)
+                          and ("information" in key or "optimum" in key)]
+            if non_finite:
+                raise SimulationDiverged(simulation.samples_done, non_finite[0], float("nan"),
+                                         "a final figure is not finite")
+            self.recorder.write_arrays("summary", {k: v for k, v in summary.items()
+                                                   if not isinstance(v, str)})
+            path = self.recorder.finish()
+        except PlasticsimError as error:
+            self.fail(str(error))
+            raise
+        except BaseException as error:
+            self.fail(f"{type(error).__name__}: {error}")
+            raise
+        self.summary = summary
+        self.results = load(path)
+        (self.directory / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2)
+                                                     + "\n")
+        if figures:
+            from .plot.render import render_figures
+            render_figures(self.results, self.directory / "figures")
+
+    def _run_summary(self) -> dict:
+        simulation = self.simulation
+        metrics = self.last_metrics
+        summary = {"protocol": self.spec.name, "backend": simulation.backend_name,
+                   "seed": self.spec.seed, "samples": simulation.samples_done,
+                   "wall_seconds": self.wall_seconds,
+                   "samples_per_second": simulation.samples_done / max(self.wall_seconds, 1e-9)}
+        residuals = [metrics[k] for k in metrics if k.endswith("settling_residual")]
+        radii = [metrics[k] for k in metrics if "spectral_radius_F" in k]
+        if residuals:
+            summary["final_settling_residual"] = float(max(residuals))
+        if radii:
+            summary["final_spectral_radius_F"] = float(max(radii))
+        return summary
+
+    def fail(self, message: str) -> None:
+        if self.recorder is not None and self.recorder.partial_path.exists():
+            try:
+                if not self.recorder.file.id.valid:
+                    self.recorder.reopen()
+                self.recorder.fail(message)
+            except OSError:  # the file itself is what failed: leave it as it is
+                warnings.warn(f"{self.recorder.partial_path}: could not be marked failed",
+                              stacklevel=2)
 
 
 def _jsonable(value):

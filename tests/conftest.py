@@ -1,4 +1,4 @@
-"""Shared test helpers: paths and a cached runner for short protocol runs."""
+"""Shared test helpers: paths, a cached runner for short protocol runs, and plan stepping."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 PROTOCOLS = REPOSITORY / "protocols"
 MODELS = REPOSITORY / "models"
 SHARED = REPOSITORY.parent / "shared"
+#: Overrides that replace a protocol's external images by the built-in ones (CI has none).
+BUILTIN_IMAGES = ["stimuli.input.source={kind: skimage}", "stimuli.input.whiten=true",
+                  "stimuli.input.scale_to_variance=null"]
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +34,28 @@ def run_protocol(tmp_path_factory):
     return runner
 
 
-def run_simulation(simulation, samples=2000, every=1000):
-    """Warm up a built simulation and advance it ``samples`` samples in records of ``every``."""
+def uses_external_images(path) -> bool:
+    """Whether a shipped protocol reads images from outside the repository."""
+    return "kind: raw" in Path(path).read_text()
+
+
+def simulate(spec, backend: str = "numpy", simulation=None):
+    """Build (unless given) and run a protocol's plan as plasticsim.run steps it: warm-up, then
+    record-sized chunks. Returns the simulation."""
+    from plasticsim.backends import build
+    from plasticsim.engine.builder import build_plan
+
+    simulation = simulation or build(build_plan(spec), backend)
     simulation.warmup()
-    while simulation.samples_done < samples:
-        simulation.advance(every)
+    while simulation.samples_done < spec.schedule.samples:
+        simulation.advance(min(spec.record.every,
+                               spec.schedule.samples - simulation.samples_done))
     return simulation
 
 
-def relative_difference(reference, other):
-    """max |reference − other| / max |reference|."""
-    return np.max(np.abs(reference - other)) / np.max(np.abs(reference))
+def relative_difference(reference, other) -> float:
+    """max |reference − other| / max |reference| (0 when both are all zero)."""
+    reference, other = np.asarray(reference, float), np.asarray(other, float)
+    scale = np.max(np.abs(reference))
+    difference = np.max(np.abs(reference - other)) if reference.size else 0.0
+    return float(difference / scale) if scale > 0 else float(difference)

@@ -85,3 +85,35 @@ def test_bad_reference_is_one_line_with_exit_code_2(tmp_path, small_run, capsys,
                  "--out", str(tmp_path / "r")])
     error = capsys.readouterr().err
     assert code == 2 and named in error and len(error.strip().splitlines()) == 1
+
+
+def test_pca_and_ica_baselines_are_columns_fitted_to_the_runs_patches(tmp_path, small_run):
+    report = compare(small_run, baselines=["pca", "ica"], baseline_patches=5000,
+                     out=tmp_path / "baselines")
+    names = list(report["populations"])
+    assert names[1:] == ["PCA (baseline)", "ICA (baseline)"]
+    pca, ica = report["populations"]["PCA (baseline)"], report["populations"]["ICA (baseline)"]
+    assert pca["n_units"] == ica["n_units"] == 64   # as many components as the run's units
+    # On whitened natural patches PCA's fields fill the patch (an even spread over 8×8 is
+    # sqrt(126/12) = 3.24 px) and ICA's are localised and fit Gabors far better.
+    assert pca["median_energy_spread_px"] > 3.0
+    assert ica["median_energy_spread_px"] < 0.8 * pca["median_energy_spread_px"]
+    assert ica["fraction_r2_above_0.9"] > pca["fraction_r2_above_0.9"] + 0.3
+    assert "64 components on 5000 patches" in report["baselines"]["ICA (baseline)"]
+    text = (tmp_path / "baselines" / "report.md").read_text()
+    assert "| PCA (baseline) | ICA (baseline) | macaque V1 |" in text
+    assert "median energy spread" in text
+
+
+def test_cli_baselines_and_their_errors(tmp_path, small_run, capsys):
+    assert main(["compare", str(small_run), "--baseline", "pca", "--baseline-patches", "2000",
+                 "--out", str(tmp_path / "cli")]) == 0
+    assert "PCA (baseline):" in capsys.readouterr().out
+    gabor_dictionary(tmp_path / "d.mat", blob_like=False)
+    code = main(["compare", str(tmp_path / "d.mat"), "--baseline", "ica"])
+    error = capsys.readouterr().err
+    assert code == 2 and "d.mat" in error and len(error.strip().splitlines()) == 1
+    code = main(["compare", str(small_run), "--baseline", "pca", "--baseline-patches", "-3",
+                 "--out", str(tmp_path / "bad")])
+    error = capsys.readouterr().err
+    assert code == 2 and "positive" in error and len(error.strip().splitlines()) == 1

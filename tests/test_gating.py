@@ -1,5 +1,5 @@
-"""Tests of plasticsim.gating: the gMLP spatial gating unit, the dendritic gate in the spec
-and the NumPy backend (identity at initialisation), its plasticity, and bad input."""
+"""Tests of plasticsim.model.gating: the gMLP spatial gating unit, the dendritic gate on the
+engine (identity at initialisation), its plasticity, and bad input."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from plasticsim.backends import build
+from conftest import simulate
 from plasticsim.cli import main as cli_main
+from plasticsim.engine.builder import build_plan
 from plasticsim.errors import SpecError
-from plasticsim.gating import (gate_value, gate_weights_from_kernel, gelu, gmlp_block,
-                               kernel_tap_index, layer_norm, spatial_gating_unit)
-from plasticsim.loading import protocol_from_document, resolve_protocol_document
+from plasticsim.model.gating import (decorrelated_drive, gate_value, gate_weights_from_kernel,
+                                     gelu, gmlp_block, kernel_tap_index, layer_norm,
+                                     spatial_gating_unit)
+from plasticsim.spec.loading import protocol_from_document, resolve_protocol_document
 
 LINSKER_PROTOCOL = "protocols/linsker1992_1d.yaml"
 
@@ -106,10 +108,12 @@ def _protocol(gate=None, samples=10000, warmup=2000, extra=()):
 
 
 def _train(spec):
-    simulation = build(spec)
-    simulation.warmup()
-    simulation.advance(spec.schedule.samples)
-    return simulation
+    simulation = simulate(spec)
+    return {name: simulation.read(name)[0] for name in simulation.plan.states}
+
+
+def _initial(spec, name):
+    return build_plan(spec).states[name].initial[0]
 
 
 @pytest.mark.parametrize("gate", [
@@ -123,10 +127,11 @@ def test_identity_gate_reproduces_the_ungated_network(gate):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # linear ψ warns (it can go negative)
         gated = _train(_protocol(gate))
-    assert np.max(np.abs(gated.C - ungated.C)) <= 1e-12
-    assert np.max(np.abs(gated.Q - ungated.Q)) <= 1e-12
+    for name in ("feedforward.weights", "lateral.Q"):
+        assert np.max(np.abs(gated[name] - ungated[name])) <= 1e-12
     # and the run actually learned something (not a trivially equal pair of initial states)
-    assert np.max(np.abs(ungated.C - build(_protocol()).C)) > 0.1
+    assert np.max(np.abs(ungated["feedforward.weights"]
+                         - _initial(_protocol(), "feedforward.weights"))) > 0.1
 
 
 def test_gate_rules_learn_what_they_should():
@@ -137,11 +142,14 @@ def test_gate_rules_learn_what_they_should():
                      samples=1000, warmup=20000)
     with pytest.warns(UserWarning, match="own basal input"):
         own = _train(spec)
-    C, W_g = own.C, own.gate.weights
+    C, W_g = own["feedforward.weights"], own["output.gate_weights"]
     # Least-squares target of [d]₊ on x for Gaussian d: ½ C (Stein's lemma, E[1(d>0)] = ½).
     # Compare the predictions, i.e. in the metric of the input covariance q_L: weakly excited
     # modes (variance σ_n² = 0.1) are learned slowly and matter little to the prediction.
-    q = own.stimulus.signal_covariance + own.stimulus.noise_covariance
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the same warning again
+        layer = build_plan(spec).info["member_info"][0]["linear_gaussian_layers"][0]
+    q = layer["signal_covariance"] + layer["noise_covariance"]
     cross = np.trace(W_g @ q @ C.T)
     cosine = cross / np.sqrt(np.trace(W_g @ q @ W_g.T) * np.trace(C @ q @ C.T))
     assert cosine > 0.95   # LMS misadjustment at a constant rate keeps it below 1
@@ -151,7 +159,7 @@ def test_gate_rules_learn_what_they_should():
                                     "normalisation": "none"}, samples=1000, warmup=20000))
     # Compared as prediction variance (same q_L: the context ring has the input's statistics);
     # what remains is the LMS noise of a constant rate.
-    W_independent = independent.gate.weights
+    W_independent = independent["output.gate_weights"]
     # (≈ 0.12 of the learned prediction at η_g = 0.002; a real signal would be ≈ 1).
     assert np.trace(W_independent @ q @ W_independent.T) < 0.25 * np.trace(W_g @ q @ W_g.T)
 
@@ -159,24 +167,19 @@ def test_gate_rules_learn_what_they_should():
 def test_third_factor_rate_is_the_laterally_decorrelated_basal_drive():
     """e_i = d_i − (linear regression of d_i on the d_j, j ≠ i) under Q̂_b: e = d for
     uncorrelated units; for an ON/OFF pair (d₂ ≈ −d₁) what remains is where they differ."""
-    spec = _protocol({"source": "context", "learning_rate": 0.001,
-                      "third_factor": {"ratio": 1.0, "average_rate": 1.0}},
-                     samples=10, warmup=0)
-    gate = build(spec).gate
-    third = spec.model.populations["output"].gate.third_factor
     rng = np.random.default_rng(0)
     n = 4000
     # Exactly uncorrelated drives (orthogonal columns): Q̂_b is diagonal and e = d.
     uncorrelated = np.linalg.qr(rng.standard_normal((n, 8)))[0] * np.linspace(1, 3, 8)
-    gate._drive = uncorrelated
-    assert np.allclose(gate._basal_innovation(third, n), uncorrelated, rtol=0, atol=1e-10)
+    moment = uncorrelated.T @ uncorrelated / n
+    assert np.allclose(decorrelated_drive(uncorrelated, moment), uncorrelated, rtol=0,
+                       atol=1e-10)
     # Correlated drives: e_i is the least-squares residual of d_i on the other units' drives
-    # (average_rate 1: Q̂_b is this batch's second moment).
+    # (Q̂_b is this batch's second moment).
     common, private = rng.standard_normal((2, n))
     drives = rng.standard_normal((n, 8))
     drives[:, 0], drives[:, 1] = common + 0.1 * private, -common + 0.1 * private
-    gate._drive = drives
-    e = gate._basal_innovation(third, n)
+    e = decorrelated_drive(drives, drives.T @ drives / n)
     for i in range(8):
         others = np.delete(drives, i, axis=1)
         residual = drives[:, i] - others @ np.linalg.lstsq(others, drives[:, i], rcond=None)[0]
@@ -193,6 +196,7 @@ def test_third_factor_rate_is_the_laterally_decorrelated_basal_drive():
     ({"source": "context", "connectivity": "kernel", "kernel_size": 40},
      "populations.output.gate.kernel_size", "larger than"),
     ({"source": "context", "nonlinearity": "tanh"}, "gate.nonlinearity", "sigmoid"),
+    ({"source": "output"}, "populations.output.gate.source", "recurrent"),
 ])
 def test_bad_gate_input_names_the_key_and_exits_2(tmp_path, capsys, gate, key, words):
     import yaml
@@ -202,33 +206,10 @@ def test_bad_gate_input_names_the_key_and_exits_2(tmp_path, capsys, gate, key, w
     document["model"]["populations"]["output"]["gate"] = gate
     document["stimuli"]["context"] = {"kind": "gaussian_ring", "population": "context"}
     with pytest.raises(SpecError) as error:
-        protocol_from_document(document)
+        build_plan(protocol_from_document(document))
     assert key in str(error.value) and words in str(error.value)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(document))
     assert cli_main(["validate", str(path)]) == 2
     message = capsys.readouterr().err
-    assert key in message and words in message
-
-
-def test_faster_backends_refuse_gated_models_with_a_reason():
-    from plasticsim.backends import available_backends
-    from plasticsim.errors import BackendUnavailable
-
-    try:  # being written concurrently; registers itself when importable
-        from plasticsim.backends import numba_backend  # noqa: F401
-    except ImportError:
-        pass
-    from plasticsim.backends import BACKENDS
-
-    spec = _protocol({"source": "context"}, samples=1000, warmup=0)
-    for backend in sorted(set(available_backends()) | set(BACKENDS)):
-        if backend == "numpy":
-            continue
-        try:
-            simulation = build(spec, backend)
-        except BackendUnavailable as error:
-            assert "gate" in str(error)
-            continue
-        # A backend that accepts a gated model must keep the gate (not silently drop it).
-        assert getattr(simulation, "gate", None) is not None
+    assert key in message and words in message and f"{path}:" in message

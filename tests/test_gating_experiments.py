@@ -3,38 +3,37 @@ regression); the full-length runs over 3 seeds are ``slow`` and in the notes."""
 
 from __future__ import annotations
 
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from plasticsim.analysis.gating import gaussian_information_bits, shared_latent_report
-from plasticsim.analysis.information import mutual_information
-from plasticsim.backends import build
-from plasticsim.gating_experiments import E1_VARIANTS, E2_VARIANTS, run_e1, run_e2
-from plasticsim.loading import load_protocol
+import plasticsim
+from plasticsim.analysis.gating import gaussian_information_bits, shared_latent_results_report
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from gating_experiments import E1_VARIANTS, E2_VARIANTS, run_e1, run_e2  # noqa: E402
 
 E1 = "protocols/gating_e1_shared_latent.yaml"
 E1_CONTROL = "protocols/gating_e1_control.yaml"
 E2 = "protocols/gating_e2_linsker.yaml"
 
 
-def _train(protocol, overrides):
-    spec = load_protocol(protocol, overrides)
+def _train(protocol, overrides, out):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        simulation = build(spec)
-    simulation.warmup()
-    simulation.advance(spec.schedule.samples)
-    return simulation
+        return plasticsim.run(protocol, out, overrides=overrides, progress=False,
+                              figures=False)
 
 
-def _e1_reports(protocol, samples, seed=1):
+def _e1_reports(protocol, samples, out, seed=1):
     reports = {}
     for name, variant in E1_VARIANTS.items():
-        simulation = _train(protocol, [f"schedule.samples={samples}", f"seed={seed}", *variant])
-        reports[name] = shared_latent_report(simulation.C, simulation.stimulus,
-                                             simulation.output_noise_variance)
+        results = _train(protocol, [f"schedule.samples={samples}", f"seed={seed}",
+                                    f"record.every={samples // 2}", *variant], out / name)
+        reports[name] = shared_latent_results_report(results)
     return reports
 
 
@@ -46,8 +45,8 @@ def test_gaussian_information_estimate_is_exact_for_one_gaussian_channel():
     assert bits == pytest.approx(0.5 * np.log2(1 + c**2 * v_s / (c**2 * v_n + r)), rel=1e-12)
 
 
-def test_e1_only_gate_plus_third_factor_sends_the_shared_source():
-    reports = _e1_reports(E1, samples=20000)
+def test_e1_only_gate_plus_third_factor_sends_the_shared_source(tmp_path):
+    reports = _e1_reports(E1, samples=20000, out=tmp_path)
     for name in ("ungated", "gate_only"):
         assert reports[name]["alignment_shared"] <= 0.2, (name, reports[name])
         assert reports[name]["bits_shared"] <= 0.1, (name, reports[name])
@@ -62,9 +61,9 @@ def test_e1_only_gate_plus_third_factor_sends_the_shared_source():
         assert report["mean_output_power"] == pytest.approx(4.0, rel=1e-9)
 
 
-def test_e1_control_variants_tie():
+def test_e1_control_variants_tie(tmp_path):
     """Distractors weaker than the shared source: infomax alone finds it; all variants tie."""
-    reports = _e1_reports(E1_CONTROL, samples=30000)
+    reports = _e1_reports(E1_CONTROL, samples=30000, out=tmp_path)
     alignments = [r["alignment_shared"] for r in reports.values()]
     assert min(alignments) >= 0.9, reports
     assert max(alignments) - min(alignments) <= 0.08, reports
@@ -77,15 +76,12 @@ def test_e1_control_variants_tie():
         assert report["redundancy_shared_bits"] <= 0.05, (name, reports)
 
 
-def test_e2_gated_never_exceeds_the_optimum_and_stays_within_2_percent():
+def test_e2_gated_never_exceeds_the_optimum_and_stays_within_2_percent(tmp_path):
     results = {}
     for name, variant in E2_VARIANTS.items():
-        simulation = _train(E2, ["schedule.samples=20000", "schedule.warmup_samples=5000",
-                                 *variant])
-        stimulus = simulation.stimulus
-        results[name] = mutual_information(simulation.C, stimulus.signal_covariance,
-                                           stimulus.noise_covariance,
-                                           simulation.output_noise_variance)
+        run = _train(E2, ["schedule.samples=20000", "schedule.warmup_samples=5000",
+                          "record.every=10000", *variant], tmp_path / name)
+        results[name] = run.summary["mutual_information_nats"]
     optimum = 5.6851   # SCIENCE.md §2, M = 8, σ_n² = 0.1
     assert results["gated"] <= optimum + 1e-4
     assert results["ungated"] <= optimum + 1e-4

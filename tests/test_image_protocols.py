@@ -8,8 +8,8 @@ import scipy.io
 import yaml
 
 from plasticsim.cli import main
-from plasticsim.loading import load_protocol, protocol_from_document
-from plasticsim.stimuli import build_stimulus
+from plasticsim.spec.loading import load_protocol, protocol_from_document
+from plasticsim.model.stimuli.image_patches import ImagePatchStimulus
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = sorted((ROOT / "protocols").glob("*images*.yaml")) + sorted(
@@ -23,11 +23,13 @@ def tiny_protocol(source: dict, patch_size: int = 4, **stimulus) -> dict:
         "name": "tiny",
         "model": {
             "populations": {"input": {"kind": "input", "size": pixels},
-                            "coefficients": {"kind": "sparse_coding", "size": pixels}},
+                            "coefficients": {"kind": "lca", "size": pixels, "prior": "l1",
+                                             "sparsity": 0.1}},
             "projections": {"dictionary": {"pre": "input", "post": "coefficients",
-                                           "rule": "sparse_coding_dictionary"}},
-            "network": {"kind": "sparse_coding", "prior": "l1", "sparsity": 0.1},
+                                           "rule": "sparse_coding_dictionary",
+                                           "init": {"unit_rows": True}}},
         },
+        "phases": {"noise_unlearning": {"enabled": False, "sign": -1}},
         "stimuli": {"input": {"kind": "image_patches", "source": source,
                               "patch_size": patch_size, "border": 1,
                               "covariance_samples": 200, **stimulus}},
@@ -54,7 +56,7 @@ def run_cli(tmp_path, document, capsys) -> tuple[int, str]:
 def test_patches_have_the_population_layout_and_requested_statistics():
     spec = protocol_from_document(tiny_protocol({"kind": "skimage"}, patch_size=6,
                                                 remove_mean=True, normalize="unit_norm"))
-    stimulus = build_stimulus(spec.stimuli["input"], 36)
+    stimulus = ImagePatchStimulus(spec.stimuli["input"], 36)
     patches = stimulus.sample(np.random.default_rng(0), np.ones(50, dtype=bool))
     assert patches.shape == (50, 36)
     np.testing.assert_allclose(patches.mean(axis=1), 0.0, atol=1e-12)
@@ -66,7 +68,7 @@ def test_whitened_builtin_images_have_the_target_variance_and_weaker_correlation
     def covariance(whiten):
         spec = protocol_from_document(tiny_protocol({"kind": "skimage"}, patch_size=6,
                                                     whiten=whiten, covariance_samples=20000))
-        return build_stimulus(spec.stimuli["input"], 36).signal_covariance
+        return ImagePatchStimulus(spec.stimuli["input"], 36).signal_covariance
 
     def neighbour_correlation(matrix):
         return matrix[0, 1] / np.sqrt(matrix[0, 0] * matrix[1, 1])
@@ -85,7 +87,7 @@ def test_input_noise_is_alone_in_noise_unlearning_samples(tmp_path):
     spec = protocol_from_document(tiny_protocol(
         {"kind": "npy", "path": str(tmp_path / "flat.npy")}, whiten=False,
         input_noise={"variance": 0.25}))
-    stimulus = build_stimulus(spec.stimuli["input"], 16)
+    stimulus = ImagePatchStimulus(spec.stimuli["input"], 16)
     sensing = np.array([True] * 4000 + [False] * 4000)
     samples = stimulus.sample(np.random.default_rng(0), sensing)
     assert abs(samples[:4000].mean() - 1.0) < 0.01 and abs(samples[4000:].mean()) < 0.01

@@ -1,4 +1,4 @@
-"""Tests for plasticsim.images: loaders, Olshausen–Field whitening and patch sampling."""
+"""Tests for plasticsim.model.stimuli.images: loaders, Olshausen–Field whitening and patch sampling."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import scipy.io
 import skimage.io
 
 from plasticsim.errors import DataError
-from plasticsim.images import (
+from plasticsim.model.stimuli.images import (
     PatchSampler,
     load_images,
     patch_covariance,

@@ -6,7 +6,7 @@ import pytest
 from plasticsim.analysis.information import (equal_diagonal_rotation, infomax_optimum,
                                              mutual_information, mutual_information_gradient,
                                              projected_gradient_ascent)
-from plasticsim.stimuli import ring_gaussian_filter
+from plasticsim.model.stimuli.gaussian_ring import ring_gaussian_filter
 
 
 def ring_problem(noise_variance, noise_filter_sd=0.0, sites=32):

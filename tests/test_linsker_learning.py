@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 EXACT = "model.projections.lateral.settling.method=exact"
-POWER = "model.constraints.0.kind=unit_output_power"
-WEIGHT = "model.constraints.0.kind=unit_weight_norm"
+POWER = "model.projections.feedforward.constraints.0.kind=unit_output_power"
+WEIGHT = "model.projections.feedforward.constraints.0.kind=unit_weight_norm"
 CONSTANT = ("learning_rates.feedforward.kind=constant",
             "learning_rates.feedforward.initial=0.0005")
 

@@ -26,8 +26,8 @@ from plasticsim.analysis.linsker import (
     radial_power_spectrum,
 )
 from plasticsim.analysis.receptive_fields import orientation_selectivity_index
-from plasticsim.loading import load_protocol
-from plasticsim.stimuli import build_stimulus
+from plasticsim.spec.loading import load_protocol
+from plasticsim.model.stimuli.image_patches import ImagePatchStimulus
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = ROOT / "protocols" / "linsker_image_patches.yaml"
@@ -54,7 +54,7 @@ def _one_orientation_gabors(n=64, theta=0.3, seed=0):
 def test_short_run_reaches_the_empirical_optimum(short_run):
     summary = short_run.summary
     spec = load_protocol(PROTOCOL)
-    stimulus = build_stimulus(spec.stimuli["input"], 64)
+    stimulus = ImagePatchStimulus(spec.stimuli["input"], 64)
     # The optimum the run compares with is that of the empirical covariance + σ_n² I.
     assert np.allclose(stimulus.noise_covariance, 0.1 * np.eye(64))
     optimum = infomax_optimum(stimulus.signal_covariance, stimulus.noise_covariance, 1.0, 64,

@@ -6,7 +6,7 @@ import pytest
 
 from plasticsim.cli import main
 from plasticsim.errors import SpecError
-from plasticsim.loading import load_protocol
+from plasticsim.spec.loading import load_protocol
 
 from conftest import MODELS, PROTOCOLS
 

@@ -1,15 +1,12 @@
-"""Tests for plasticsim.analysis.receptive_fields: white-noise mapping and orientation index."""
+"""Tests for plasticsim.analysis.receptive_fields: orientation index and Gabor summary."""
 
 import numpy as np
-import pytest
 
 from plasticsim.analysis.gabor import gabor_patch
 from plasticsim.analysis.receptive_fields import (
-    map_receptive_fields,
     orientation_selectivity_index,
     summarize_receptive_fields,
 )
-from plasticsim.errors import DataError
 
 
 def _difference_of_gaussians(size=12, centre_sd=1.0, surround_sd=2.0):
@@ -17,27 +14,6 @@ def _difference_of_gaussians(size=12, centre_sd=1.0, surround_sd=2.0):
     radius2 = x**2 + y**2
     return (np.exp(-radius2 / (2 * centre_sd**2))
             - (centre_sd / surround_sd) ** 2 * np.exp(-radius2 / (2 * surround_sd**2)))
-
-
-def test_mapping_recovers_a_linear_kernel_exactly():
-    kernel = np.random.default_rng(1).normal(size=(5, 36))
-    fields = map_receptive_fields(lambda probes: probes @ kernel.T + 3.0, 36, 500,
-                                  np.random.default_rng(0), probe_variance=0.5)
-    np.testing.assert_allclose(fields, kernel, atol=1e-10)
-
-
-def test_mapping_through_a_rectifier_recovers_the_kernel_direction():
-    # A rectified linear unit's least-squares field is ∝ its kernel (Bussgang's theorem).
-    gabor = gabor_patch((10, 10), 4.5, 4.5, 0.7, 1.8, 2.5, 0.2, 0.0).ravel()
-    fields = map_receptive_fields(lambda probes: np.maximum(probes @ gabor[:, None], 0.0),
-                                  100, 20000, np.random.default_rng(2))
-    cosine = fields[0] @ gabor / (np.linalg.norm(fields[0]) * np.linalg.norm(gabor))
-    assert cosine > 0.97
-
-
-def test_mapping_needs_more_probes_than_pixels():
-    with pytest.raises(DataError, match="more probes"):
-        map_receptive_fields(lambda probes: probes, 16, 10, np.random.default_rng(0))
 
 
 def test_orientation_index_separates_gabors_from_centre_surround():

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from plasticsim.spec import GaussianRingStimulusSpec, InputNoiseSpec
-from plasticsim.stimuli import GaussianRingStimulus, ring_gaussian_filter
+from plasticsim.model.stimuli.gaussian_ring import (GaussianRingStimulus,
+                                                    GaussianRingStimulusSpec, InputNoiseSpec,
+                                                    ring_gaussian_filter)
 
 
 def test_filter_gives_unit_variance_circulant_covariance():

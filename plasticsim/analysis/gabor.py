@@ -7,7 +7,7 @@ Ringach (2002, *J Neurophysiol* 88:455) fitted macaque V1 simple-cell receptive 
 where x′ runs across the bars (along the carrier's wave vector) and y′ along them, and
 summarised each fit by the dimensionless envelope sizes nx = σx·f and ny = σy·f, measured in
 carrier cycles. This module fits the same model by multistart least squares and derives the
-metrics used to compare learned fields with V1 (see SCIENCE.md §3).
+metrics used to compare learned fields with V1 (Ringach 2002 conventions).
 
 Coordinates are in pixels: x is the column index, y the row index (pointing down), with the
 centre of pixel (0, 0) at the origin. θ is the direction of the carrier's wave vector,
@@ -481,6 +481,13 @@ def summarize_fits(table: np.ndarray, r2_threshold: float = 0.8,
         blob_like_fraction_resolved=blob_fraction(good[good["carrier_cycles"] >= 0.5]),
     )
     return summary
+
+
+def good_fits(table: np.ndarray, r2_threshold: float = 0.8) -> np.ndarray:
+    """The units whose fit succeeded with R² > ``r2_threshold`` and centre inside the field
+    (the fits that medians and nx–ny histograms use; see :func:`summarize_fits`)."""
+    r_squared = np.where(table["success"], table["r_squared"], -np.inf)
+    return table[(r_squared > r2_threshold) & table["center_inside"]]
 
 
 def nxny_histogram(nx: np.ndarray, ny: np.ndarray, edges: np.ndarray,

@@ -79,15 +79,18 @@ def gaussian_information_bits(C: np.ndarray, input_covariance: np.ndarray,
     return 0.5 * (logdet_output - logdet_residual) * BITS_PER_NAT
 
 
-def shared_latent_report(C: np.ndarray, stimulus, output_noise_variance: float) -> dict:
+def shared_latent_report(C: np.ndarray, stimulus: dict, output_noise_variance: float) -> dict:
     """Alignment, information and redundancy of weights C on a shared-latent stimulus.
 
     Parameters
     ----------
     C : ndarray, shape (M, N)
         Feedforward weights on the basal stream.
-    stimulus : SharedLatentStimulus
-        The source (its embeddings and variances define the covariances).
+    stimulus : dict
+        What the results file stores under ``/stimulus/<basal population>``:
+        ``shared_basis`` B, ``distractor_basis`` D, ``signal_covariance``,
+        ``noise_covariance``, and the attributes ``shared_variance``,
+        ``distractor_variance`` (the source variances).
     output_noise_variance : float
 
     Returns
@@ -99,18 +102,15 @@ def shared_latent_report(C: np.ndarray, stimulus, output_noise_variance: float) 
         ``mean_output_power`` (c_i q_L c_iᵀ averaged over units).
     """
     C = np.asarray(C, dtype=float)
-    spec = stimulus.spec
-    input_covariance = stimulus.signal_covariance + stimulus.noise_covariance
-    sources = {
-        "shared": (np.sqrt(spec.shared_variance) * stimulus.shared_basis,
-                   np.eye(spec.shared_dimensions)),
-        "distractor": (np.sqrt(spec.distractor_variance) * stimulus.distractor_basis,
-                       np.eye(spec.distractor_dimensions)),
-    }
+    input_covariance = np.asarray(stimulus["signal_covariance"]) + np.asarray(
+        stimulus["noise_covariance"])
+    bases = {"shared": np.asarray(stimulus["shared_basis"]),
+             "distractor": np.asarray(stimulus["distractor_basis"])}
+    sources = {name: (np.sqrt(float(stimulus[f"{name}_variance"])) * basis,
+                      np.eye(basis.shape[1])) for name, basis in bases.items()}
     report = {}
     for name, (cross, source_covariance) in sources.items():
-        basis = stimulus.shared_basis if name == "shared" else stimulus.distractor_basis
-        report[f"alignment_{name}"] = float(subspace_alignment(C, basis).mean())
+        report[f"alignment_{name}"] = float(subspace_alignment(C, bases[name]).mean())
         report[f"bits_{name}"] = gaussian_information_bits(C, input_covariance, cross,
                                                            source_covariance,
                                                            output_noise_variance)
@@ -126,24 +126,20 @@ def shared_latent_report(C: np.ndarray, stimulus, output_noise_variance: float) 
     return report
 
 
-def shared_latent_stimulus_of(results):
-    """Rebuild the shared-latent stimulus of a results file from its stored spec."""
-    from ..stimuli import build_stimulus
-
-    spec = results.spec
-    stimulus_spec = next(s for s in spec.stimuli.values() if s.kind == "shared_latent")
-    populations = spec.model.populations
-    stimulus = build_stimulus(stimulus_spec, populations[stimulus_spec.population].size)
-    stimulus.set_apical_size(populations[stimulus_spec.apical_population].size)
-    return stimulus
-
-
 def shared_latent_results_report(results) -> dict:
     """:func:`shared_latent_report` of a results file's final weights, plus the alignment
-    history (``steps``, ``alignment_shared_history``) from its weight snapshots."""
-    stimulus = shared_latent_stimulus_of(results)
+    history (``steps``, ``alignment_shared_history``) from its weight snapshots.
+
+    Reads the stimulus's embeddings and covariances from ``/stimulus/<basal population>``.
+    """
+    basal = next(name for name, attributes in results.stimulus_attributes.items()
+                 if attributes.get("kind") == "shared_latent")
+    stimulus_spec = next(s for s in results.spec.stimuli.values() if s.kind == "shared_latent")
+    stimulus = dict(results.stimulus[basal])
+    stimulus["shared_variance"] = stimulus_spec.shared_variance
+    stimulus["distractor_variance"] = stimulus_spec.distractor_variance
     projection = next(name for name, p in results.spec.model.projections.items()
-                      if p.rule == "linsker_two_phase")
+                      if p.rule.kind == "linsker_two_phase" and p.pre == basal)
     post = results.spec.model.projections[projection].post
     noise = results.spec.model.populations[post].output_noise_variance
     report = shared_latent_report(results.weights[projection], stimulus, noise)
@@ -151,5 +147,5 @@ def shared_latent_results_report(results) -> dict:
     if history is not None and len(history):
         report["steps"] = np.asarray(results.steps)
         report["alignment_shared_history"] = np.array(
-            [subspace_alignment(C, stimulus.shared_basis).mean() for C in history])
+            [subspace_alignment(C, stimulus["shared_basis"]).mean() for C in history])
     return report

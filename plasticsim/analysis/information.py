@@ -111,7 +111,7 @@ def _shared_eigenbasis(q_signal, q_noise):
 
 
 def _gains_for_multiplier(mu, a, b, c, budget_kind):
-    """Stationary gains g_k(μ) of the Lagrangian (SCIENCE.md §2), clipped at zero."""
+    """Stationary gains g_k(μ) of the Lagrangian of the budgeted MI, clipped at zero."""
     numerator_scale = a if budget_kind == "weight" else 1.0
     discriminant = c**2 * (a - b) ** 2 + 2.0 * numerator_scale * b * c * (a - b) / mu
     g = (-c * (a + b) + np.sqrt(np.clip(discriminant, 0.0, None))) / (2.0 * a * b)

@@ -195,3 +195,45 @@ def compare_with_optimum_patches(problem: GaussianProblem, C, patch_shape,
             orientation_selectivity_index(np.asarray(optimum.weights).reshape(
                 (-1,) + tuple(patch_shape))))),
     }
+
+
+# ------------------------------------------------------------------ stacked linear layers
+def layer_input_covariances(chain, noise_variances, q_signal, q_noise):
+    """Signal and noise covariances of the input of the last layer of a chain of linear layers.
+
+    Layer k receives Z_{k−1} = C_{k−1} Z_{k−2} + ν_{k−1} (Z_0 = X = S + N). Z_{k−1} is Gaussian
+    with signal covariance A q_S Aᵀ and, given S, noise covariance A q_N Aᵀ + the propagated
+    output noises, A = C_{k−1} ⋯ C_1.
+
+    Parameters
+    ----------
+    chain : list of ndarray
+        Weights C_1, …, C_{k−1} of the layers below (empty for the first layer).
+    noise_variances : list of float
+        σ² of their output noise.
+    q_signal, q_noise : ndarray
+        Covariances of the input's signal and noise.
+    """
+    signal = np.asarray(q_signal, dtype=float)
+    noise = np.asarray(q_noise, dtype=float)
+    for C, variance in zip(chain, noise_variances):
+        C = np.asarray(C, dtype=float)
+        signal = C @ signal @ C.T
+        noise = C @ noise @ C.T + variance * np.eye(C.shape[0])
+    return signal, noise
+
+
+def layer_problem(layer: dict, weights: list, budget=None) -> GaussianProblem:
+    """The Gaussian problem of a layer given the weights of the layers below it.
+
+    ``layer`` describes the chain as the results file stores it (``noise_variances``,
+    ``signal_covariance``, ``noise_covariance``, ``budget_kind``/``budget_value``); ``weights``
+    are C_1 … C_k (the last one the layer's own).
+    """
+    signal, noise = layer_input_covariances(weights[:-1], layer["noise_variances"][:-1],
+                                            layer["signal_covariance"],
+                                            layer["noise_covariance"])
+    kind = layer.get("budget_kind") or "weight"
+    value = float(layer.get("budget_value") or 1.0)
+    return GaussianProblem(signal, noise, float(layer["noise_variances"][-1]),
+                           int(np.asarray(weights[-1]).shape[0]), kind, value)

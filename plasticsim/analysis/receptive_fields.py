@@ -1,10 +1,4 @@
-"""Receptive fields of image networks: white-noise mapping, orientation selectivity, summary.
-
-For a network whose units interact laterally, the feedforward weights are not the receptive
-field: what a unit responds to also depends on whom it inhibits. :func:`map_receptive_fields`
-measures it as an experimenter would, by showing white-noise patches and regressing each
-unit's response on the pixels (least squares; for white probes this equals the
-spike-triggered average divided by the probe variance).
+"""Receptive fields of image networks: orientation selectivity and the Gabor summary.
 
 :func:`orientation_selectivity_index` scores how oriented a field is from its amplitude
 spectrum (1 for a single grating orientation, 0 for an isotropic centre–surround field), and
@@ -14,64 +8,10 @@ spectrum (1 for a single grating orientation, 0 for an isotropic centre–surrou
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from plasticsim.analysis.gabor import fit_gabors, summarize_fits
 from plasticsim.errors import DataError
-
-
-def map_receptive_fields(respond: Callable[[np.ndarray], np.ndarray], n_pixels: int,
-                         n_probes: int, rng: np.random.Generator,
-                         probe_variance: float = 0.1, batch_size: int = 1000) -> np.ndarray:
-    """Least-squares linear receptive fields from white-noise probes.
-
-    Parameters
-    ----------
-    respond : callable
-        Maps probes (batch × pixels) to responses (batch × units), e.g. spike counts; it
-        must not learn.
-    n_pixels : int
-        Pixels per probe.
-    n_probes : int
-        Number of white-noise probes (at least ``n_pixels + 1``).
-    rng : numpy.random.Generator
-        Draws the probes.
-    probe_variance : float, default 0.1
-        Pixel variance of the Gaussian probes; choose it near the training patches' so the
-        units work in their usual range.
-    batch_size : int, default 1000
-        Probes per call of ``respond``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Fields, shape (units, pixels): the regression weights of each unit's response on
-        the pixels (mean response removed).
-
-    Examples
-    --------
-    >>> kernel = np.random.default_rng(1).normal(size=(3, 16))
-    >>> fields = map_receptive_fields(lambda x: x @ kernel.T, 16, 400,
-    ...                               np.random.default_rng(0))
-    >>> bool(np.allclose(fields, kernel))
-    True
-    """
-    if n_probes <= n_pixels:
-        raise DataError(f"white-noise mapping needs more probes ({n_probes}) than pixels "
-                        f"({n_pixels})")
-    probes, responses = [], []
-    for start in range(0, n_probes, batch_size):
-        batch = rng.normal(0.0, np.sqrt(probe_variance),
-                           size=(min(batch_size, n_probes - start), n_pixels))
-        probes.append(batch)
-        responses.append(np.asarray(respond(batch), dtype=np.float64))
-    probes, responses = np.concatenate(probes), np.concatenate(responses)
-    probes -= probes.mean(axis=0)
-    responses -= responses.mean(axis=0)
-    fields, *_ = np.linalg.lstsq(probes, responses, rcond=None)
-    return fields.T
 
 
 def orientation_selectivity_index(fields: np.ndarray) -> np.ndarray:
@@ -124,7 +64,7 @@ def orientation_selectivity_index(fields: np.ndarray) -> np.ndarray:
 def summarize_receptive_fields(fields: np.ndarray, n_starts: int = 2,
                                rng: np.random.Generator | None = None
                                ) -> tuple[dict, np.ndarray]:
-    """Gabor summary (SCIENCE.md §3 metrics) plus the median orientation selectivity.
+    """Gabor summary (Ringach 2002 metrics) plus the median orientation selectivity.
 
     Parameters
     ----------

@@ -22,7 +22,7 @@ V1_LITERATURE_MEDIANS = {
         "value": 23.5,
         "description": "orientation tuning half-width at half height, 308 cells",
         "source": "Ringach, Shapley & Hawken (2002) J Neurosci 22:5639",
-        "status": "as quoted in SCIENCE.md §3; not re-checked against the paper",
+        "status": "as commonly quoted; not re-checked against the paper",
     },
     "sf_bandwidth_octaves": {
         "value": 1.4,

@@ -1,11 +1,15 @@
-"""Backends: each builds a :class:`Simulation` from a protocol spec and owns all its state.
+"""Backends compile a step plan (:class:`~plasticsim.engine.plan.Plan`) and own its state.
 
-Every backend follows the same step contract (see :mod:`plasticsim.backends.numpy_backend`),
-so results can be compared number for number with the NumPy reference.
+Every backend implements the plan's primitives with the semantics of the NumPy reference
+(:mod:`plasticsim.backends.numpy_primitives`) and never reads the spec. A backend declares
+the primitives it supports (``supported_primitives``); one that cannot run a plan says which
+operation and why before anything runs (:func:`check_supported`, also run by ``validate``).
 """
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from typing import Callable
 
 from ..errors import BackendUnavailable
@@ -14,33 +18,28 @@ BACKENDS: dict[str, Callable] = {}
 
 
 def register_backend(name: str):
-    """Register ``builder(spec) -> Simulation`` under a backend name."""
+    """Register ``builder(plan, labels) -> Simulation`` under a backend name."""
     def decorator(builder):
         BACKENDS[name] = builder
         return builder
     return decorator
 
 
-def available_backends() -> list[str]:
-    _import_all()
-    return sorted(BACKENDS)
-
-
 #: Optional backends: module (registers itself on import) and the install hint shown when
 #: its import fails.
 OPTIONAL_BACKENDS = {
     "numba": ("numba_backend", "install it with: pip install numba"),
-    "array": ("array_backend", "install the GPU extra with: pip install 'plasticsim[gpu]'"),
+    "array": ("array_backend", "install array-api-compat (pip install array-api-compat); for "
+              "GPUs the GPU extra: pip install 'plasticsim[gpu]'"),
 }
-#: ``auto`` tries these in order (fastest first) and takes the first that can run the spec.
+#: ``auto`` tries these in order (fastest first) and takes the first that can run the plan.
 AUTO_ORDER = ("numba", "numpy")
 #: Optional backends whose import failed: name → reason with install hint.
 UNAVAILABLE: dict[str, str] = {}
 
 
-def _import_all():
+def _import_all() -> None:
     from . import numpy_backend  # noqa: F401  (registers itself)
-    import importlib
     for name, (module, hint) in OPTIONAL_BACKENDS.items():
         if name in BACKENDS or name in UNAVAILABLE:
             continue
@@ -50,48 +49,67 @@ def _import_all():
             UNAVAILABLE[name] = f"{error}; {hint}"
 
 
-def _build_auto(spec):
-    """Build on the first backend of :data:`AUTO_ORDER` that is installed and runs ``spec``.
+def available_backends() -> list[str]:
+    _import_all()
+    return sorted(BACKENDS)
 
-    A skipped backend is reported with a warning, so the fallback is never silent; the
-    chosen backend's name ends up in the results (``simulation.backend_name``).
+
+def _builder(name: str) -> Callable:
+    _import_all()
+    family = name.split(":")[0]
+    if name in BACKENDS:
+        return BACKENDS[name]
+    if family in BACKENDS:
+        return lambda plan, labels=None: BACKENDS[family](plan, labels, variant=name)
+    if family in UNAVAILABLE:
+        raise BackendUnavailable(f"backend {name!r} is unavailable: {UNAVAILABLE[family]}")
+    raise BackendUnavailable(f"backend {name!r} is not available; available: "
+                             f"{', '.join(sorted(BACKENDS) + ['auto'])}")
+
+
+def check_supported(plan, name: str) -> None:
+    """Refuse, before anything is built, a plan with an operation the backend lacks.
+
+    Raises
+    ------
+    BackendUnavailable
+        Naming the operation, where it comes from in the spec, and the backend.
     """
-    import warnings
+    if name == "auto":
+        return
+    builder = _builder(name)
+    supported = getattr(builder, "supported_primitives", None)
+    if supported is None:
+        return
+    for operation in plan.operations:
+        if operation.primitive not in supported:
+            raise BackendUnavailable(f"the {name} backend does not implement the "
+                                     f"{operation.primitive!r} operation "
+                                     f"({operation.origin}); use backend numpy")
+
+
+def build(plan, backend: str | None = None, labels: list[str] | None = None):
+    """Compile ``plan`` on ``backend`` (default: the plan's protocol's ``backend``).
+
+    ``auto`` takes the first backend of :data:`AUTO_ORDER` that is installed and supports the
+    plan, with a warning naming what was skipped and why; the simulation's ``backend_name``
+    names the one used.
+    """
+    name = backend or plan.members[0].backend
+    if name != "auto":
+        check_supported(plan, name)
+        return _builder(name)(plan, labels)
     reasons = []
-    for name in AUTO_ORDER:
-        if name not in BACKENDS:
-            reasons.append(f"{name}: {UNAVAILABLE.get(name, 'not registered')}")
-            continue
+    for candidate in AUTO_ORDER:
         try:
-            simulation = BACKENDS[name](spec)
+            check_supported(plan, candidate)
+            simulation = _builder(candidate)(plan, labels)
         except BackendUnavailable as error:
-            reasons.append(f"{name}: {error}")
+            reasons.append(f"{candidate}: {error}")
             continue
         if reasons:
-            warnings.warn(f"backend auto chose {name!r} ({'; '.join(reasons)})", stacklevel=3)
+            warnings.warn(f"backend auto chose {candidate!r} ({'; '.join(reasons)})",
+                          stacklevel=2)
         return simulation
     raise BackendUnavailable("backend auto found no backend for this protocol: "
                              + "; ".join(reasons))
-
-
-def build(spec, backend: str | None = None):
-    """Build a simulation of ``spec`` on ``backend`` (default: ``spec.backend``)."""
-    if getattr(spec.model, "network", None) is not None:
-        # Image networks (sparse coding, SAILnet) have their own NumPy implementation,
-        # registered by network kind in plasticsim.networks.
-        if (backend or spec.backend) not in ("numpy", "auto"):
-            raise BackendUnavailable(f"{spec.model.network.kind} networks run on the numpy "
-                                     f"backend only, not {backend or spec.backend!r}")
-        from ..networks import build_network
-        return build_network(spec)
-    _import_all()
-    name = backend or spec.backend
-    if name == "auto":
-        return _build_auto(spec)
-    if name not in BACKENDS and name.split(":")[0] in UNAVAILABLE:
-        raise BackendUnavailable(f"backend {name!r} is unavailable: "
-                                 f"{UNAVAILABLE[name.split(':')[0]]}")
-    if name not in BACKENDS:
-        raise BackendUnavailable(f"backend {name!r} is not available; available: "
-                                 f"{', '.join(sorted(BACKENDS))}")
-    return BACKENDS[name](spec)

@@ -1,617 +1,688 @@
-"""Numba backend: the NumPy reference's step contract compiled to machine code.
+"""Numba backend: the plan's operations fused into one compiled loop over a chunk of steps.
 
-The stimulus and the output noise come from the same random streams as the NumPy backend's
-(:func:`plasticsim.ensemble.draw_steps`); steps 2–6 of the contract (drive → settle →
-plasticity → constraint, see :mod:`plasticsim.backends.numpy_backend`) then run for a whole
-run of steps inside one compiled call (:func:`run_network`): no Python per sample or per
-settling iteration. Compiled functions are cached on disk (``cache=True``), so only the
-first run on a machine compiles (≈ 10 s of CPU per dtype).
+For each plan structure the backend writes the Python source of one function,
+``run_members(first, stop, phases, training, <states>, <rates>, <streams>, status, values)``,
+that steps members ``first … stop − 1`` through every step of a chunk and calls the compiled
+kernels of :mod:`plasticsim.backends.numba_kernels` in the plan's order, with the phase and
+training conditions, the per-step rates and streams, and the static parameters (iteration
+counts, methods, signs, which code path a batch size takes) written into the source as
+constants. The source goes to a per-user cache directory (:func:`cache_directory`) under a
+name that hashes it, is created once and never rewritten, and is imported from there, so
+Numba's on-disk cache (``cache=True``) finds the compiled loop on every later run of the
+same structure: only the first run of a structure on a machine compiles.
 
-Two code paths compute the same arithmetic:
+One fusion is made: a Hebbian update whose delta is added by the ``apply_delta`` that follows
+(no constraint) adds each entry to the weights as it computes it; where no other operation
+reads that delta, a one-sample update is not stored in it (the ``delta`` buffer then keeps
+an older value; nothing reads it). Every other operation is one kernel call.
 
-- *loop* path (mini-batches smaller than :data:`BLAS_MIN_BATCH`, in particular one sample at
-  a time): explicit loops that stay in cache, vectorised by LLVM.
-- *BLAS* path (larger mini-batches): the matrix products go to BLAS (``np.dot``).
+Everything random and every schedule is drawn on the host by :class:`~.base.Simulation`, so
+the compiled loop sees the numbers the NumPy reference sees. Sums run in another order than
+NumPy's (and BLAS from SciPy rather than NumPy's), so float64 results agree with the reference
+to rounding (the conformance suite holds them to 1e-10 relative), not bit for bit; they are
+bit-reproducible for the same seed, dtype and machine, with or without threads.
 
-BLAS runs on one thread during compiled steps and draws (:data:`single_threaded_blas`);
-parallelism comes from ensemble members, run in threads (the compiled code releases the GIL),
-and from drawing the next chunk of samples in a background thread while the current one
-runs (:attr:`NumbaSimulation.prefetch`).
-
-Floating-point sums run in a different order than NumPy's, so float64 results agree with the
-NumPy backend to rounding (≈1e-13 relative on short runs), not bit for bit; results are
-bit-reproducible for the same seed, backend, dtype and machine, with or without threads.
-
-Symbols: C feedforward weights (M × N), Q̂ per-phase output-covariance estimates (2 × M × M),
-α the settling scale, F = I − αQ̂, η the feedforward rate, ε_B the per-step lateral rate.
+Parallelism: ensemble members run in parallel threads (the compiled loop releases the GIL),
+BLAS runs on one thread meanwhile (:data:`single_threaded_blas`), and the next chunk's random
+streams are drawn in a background thread, on copies of the members' streams, while the current
+chunk runs (:attr:`NumbaSimulation.prefetch`).
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
+import hashlib
+import importlib.util
 import os
+import sys
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
+import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, which the kernels call, before threadpoolctl looks)
 
-from ..constraints import OutputPowerConstraint
-from ..ensemble import (
-    draw_steps,
-    lateral_batch_rates,
-    register_ensemble_builder,
-    unsupported_features,
-)
-from ..errors import SimulationDiverged
-from ..schedules import batch_rate, step_phases
+from ..errors import BackendUnavailable
+from . import numba_kernels as kernels
 from . import register_backend
-from .numpy_backend import LinskerSimulation
+from .base import Simulation, StepFailure
+from .numpy_primitives import PRIMITIVES
+import itertools
 
-# Reassociation lets LLVM vectorise dot products; no-NaN/no-Inf flags are left off so that
-# divergence checks (isfinite) keep working.
-FASTMATH = {"reassoc", "contract", "nsz"}
+#: Environment variable that overrides where generated step loops are written.
+CACHE_ENVIRONMENT = "PLASTICSIM_NUMBA_CACHE"
 
-#: Mini-batches of at least this many samples use BLAS for the matrix products.
-BLAS_MIN_BATCH = 8
+#: What a failed kernel status means: (quantity, detail) as the NumPy reference words it.
+FAILURES = {
+    kernels.STATUS_SETTLING_DIVERGED: ("settling residual", "lateral network does not "
+                                       "converge: α ≥ 2/λ_max(Q̂)?"),
+    kernels.STATUS_SETTLING_SINGULAR: ("settling residual", "Q̂ is singular: exact settling "
+                                       "has no solution"),
+    kernels.STATUS_SOLVE_SINGULAR: ("input covariance", "q̂_L is singular: the "
+                                    "natural-gradient step has no solution"),
+    kernels.STATUS_MOMENT_SINGULAR: ("basal moment", "Q̂_b is singular: the basal drives "
+                                     "cannot be decorrelated"),
+}
 
-RESIDUAL_CHECK_EVERY = 10  # as plasticsim.settling: the same convergence decisions
-
-# Layout of the integer parameter vector of one network.
-HAS_LATERAL, METHOD, ITERATIONS, ALPHA_RULE, USE_BLAS, NATURAL = range(6)
-N_INT_PARAMETERS = 6
-# Layout of the float parameter vector of one network.
-STEP, TOLERANCE, ALPHA_VALUE, SIGN_SENSING, SIGN_NOISE = range(5)
-N_FLOAT_PARAMETERS = 5
-# Per constraint: integer (kind, per unit, running covariance) and float (value, ε_B) columns.
-KIND, PER_UNIT, RUNNING = range(3)
-VALUE, BATCH_RATE = range(2)
-
-METHODS = {"jacobi": 0, "euler": 1, "exact": 2}
-METHOD_EXACT = 2
-ALPHA_RULES = {"gershgorin": 0, "trace": 1}
-ALPHA_GERSHGORIN, ALPHA_TRACE, ALPHA_FIXED = 0, 1, 2
-KIND_WEIGHT, KIND_POWER = 0, 1
-
-# Status codes returned by the kernel (status[0]); status[1] is the step index.
-STATUS_OK, STATUS_SETTLING_DIVERGED, STATUS_WEIGHTS_NONFINITE, STATUS_SINGULAR = range(4)
-
-
-# ----------------------------------------------------------------------- kernels
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _copy(source, target):
-    """target[...] = source for 2-D arrays (a slice assignment takes seconds to compile)."""
-    for i in range(source.shape[0]):
-        for j in range(source.shape[1]):
-            target[i, j] = source[i, j]
+SETTLING_METHODS = ("jacobi", "euler", "exact")
+ALPHA_RULES = {"gershgorin": kernels.ALPHA_GERSHGORIN, "trace": kernels.ALPHA_TRACE}
+DECAYS = {"none": kernels.DECAY_NONE, "diagonal": kernels.DECAY_DIAGONAL,
+          "subspace": kernels.DECAY_SUBSPACE, "sanger": kernels.DECAY_SANGER,
+          "linear": kernels.DECAY_LINEAR}
+NONLINEARITIES = {"linear": kernels.NONLINEARITY_LINEAR, "relu": kernels.NONLINEARITY_RELU,
+                  "sigmoid": kernels.NONLINEARITY_SIGMOID}
+AVERAGE_FORMS = ("outer", "square", "mean")
+PRIOR_NAMES = ("cauchy", "l1")
+NORMALISATIONS = ("layer", "none")
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _matvec(A, v, out):
-    """out[i] = Σ_j A[i, j] v[j], four rows at a time (each v[j] is loaded once per block)."""
-    n_rows, n_columns = A.shape
-    i = 0
-    while i + 4 <= n_rows:
-        total0 = 0.0
-        total1 = 0.0
-        total2 = 0.0
-        total3 = 0.0
-        for j in range(n_columns):
-            value = v[j]
-            total0 += A[i, j] * value
-            total1 += A[i + 1, j] * value
-            total2 += A[i + 2, j] * value
-            total3 += A[i + 3, j] * value
-        out[i] = total0
-        out[i + 1] = total1
-        out[i + 2] = total2
-        out[i + 3] = total3
-        i += 4
-    while i < n_rows:
-        total = 0.0
-        for j in range(n_columns):
-            total += A[i, j] * v[j]
-        out[i] = total
-        i += 1
+# ------------------------------------------------------------------ code generation
+def cache_directory() -> Path:
+    """Where generated step loops (and Numba's cache of them) live.
 
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _residual(A, v, target, out):
-    """out[i] = target[i] − Σ_j A[i, j] v[j] (the same sums as :func:`_matvec`)."""
-    _matvec(A, v, out)
-    for i in range(out.shape[0]):
-        out[i] = target[i] - out[i]
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _drive(C, X, noise, Y, use_blas):
-    """Y = X Cᵀ + ν (step 2)."""
-    batch = X.shape[0]
-    n_out = C.shape[0]
-    if use_blas:
-        np.dot(X, C.T, Y)
-    else:
-        for b in range(batch):
-            _matvec(C, X[b], Y[b])
-    for b in range(batch):
-        for i in range(n_out):
-            Y[b, i] += noise[b, i]
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _settling_alpha(Qp, rule, fixed):
-    """α of F = I − αQ̂ (as :func:`plasticsim.settling.settling_alpha`)."""
-    n_out = Qp.shape[0]
-    if rule == ALPHA_GERSHGORIN:
-        largest = 0.0
-        for i in range(n_out):
-            row = 0.0
-            for j in range(n_out):
-                row += abs(Qp[i, j])
-            largest = max(largest, row)
-        return 1.0 / largest
-    if rule == ALPHA_TRACE:
-        trace = 0.0
-        for i in range(n_out):
-            trace += Qp[i, i]
-        return 1.0 / trace
-    return fixed
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _settling_gradient(Y, y, alpha_Q, gradient, product, use_blas):
-    """gradient = Y − y αQ̂ (αQ̂ symmetric): the Jacobi/Euler increment and the residual."""
-    batch, n_out = Y.shape
-    if use_blas:
-        np.dot(y, alpha_Q, product)
-        for b in range(batch):
-            for i in range(n_out):
-                gradient[b, i] = Y[b, i] - product[b, i]
-    else:
-        for b in range(batch):
-            _residual(alpha_Q, y[b], Y[b], gradient[b])
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _frobenius(A):
-    total = 0.0
-    for b in range(A.shape[0]):
-        for i in range(A.shape[1]):
-            total += A[b, i] * A[b, i]
-    return np.sqrt(total)
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _settle_iterative(Y, Qp, alpha, step, iterations, tolerance, scaled, y, gradient, product,
-                      alpha_Q, use_blas):
-    """Jacobi (step 1) or Euler (step dt/τ) settling; writes α y into ``scaled``.
-
-    Iterates y ← y + h (Y − αQ̂ y). The increment of the next iteration is the residual of the
-    current one, so checking convergence costs only a norm.
+    ``$PLASTICSIM_NUMBA_CACHE`` if set, else ``$XDG_CACHE_HOME/plasticsim/numba`` (default
+    ``~/.cache/plasticsim/numba``); a per-user folder in the temporary directory where the
+    home directory cannot be written.
     """
-    batch, n_out = Y.shape
-    for i in range(n_out):
-        for j in range(n_out):
-            alpha_Q[i, j] = alpha * Qp[i, j]
-    _copy(Y, y)
-    drive_norm = max(_frobenius(Y), 1e-300)
-    if batch == 1 and not use_blas:  # one sample: the same loop on vectors
-        return _settle_vector(Y[0], alpha, step, iterations, tolerance, scaled[0], y[0],
-                              gradient[0], alpha_Q, drive_norm)
-    _settling_gradient(Y, y, alpha_Q, gradient, product, use_blas)
-    residual = np.inf
-    for iteration in range(1, iterations + 1):
-        for b in range(batch):
-            for i in range(n_out):
-                y[b, i] += step * gradient[b, i]
-        _settling_gradient(Y, y, alpha_Q, gradient, product, use_blas)
-        if iteration % RESIDUAL_CHECK_EVERY == 0 or iteration == iterations:
-            residual = _frobenius(gradient) / drive_norm
-            if not np.isfinite(residual) or residual <= tolerance:
-                break
-    for b in range(batch):
-        for i in range(n_out):
-            scaled[b, i] = alpha * y[b, i]
-    return residual
+    configured = os.environ.get(CACHE_ENVIRONMENT)
+    if configured:
+        return Path(configured)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "plasticsim" / "numba"
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _settle_vector(Y, alpha, step, iterations, tolerance, scaled, y, gradient, alpha_Q,
-                   drive_norm):
-    """:func:`_settle_iterative` for one sample (vectors; y starts at Y)."""
-    n_out = Y.shape[0]
-    _residual(alpha_Q, y, Y, gradient)
-    residual = np.inf
-    for iteration in range(1, iterations + 1):
-        for i in range(n_out):
-            y[i] += step * gradient[i]
-        _residual(alpha_Q, y, Y, gradient)
-        if iteration % RESIDUAL_CHECK_EVERY == 0 or iteration == iterations:
-            squared = 0.0
-            for i in range(n_out):
-                squared += gradient[i] * gradient[i]
-            residual = np.sqrt(squared) / drive_norm
-            if not np.isfinite(residual) or residual <= tolerance:
-                break
-    for i in range(n_out):
-        scaled[i] = alpha * y[i]
-    return residual
+def _writable(directory: Path) -> Path:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if os.access(directory, os.W_OK):
+            return directory
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / f"plasticsim-numba-{os.getuid()}"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _solve_rows(A, rows, out, lu, work):
-    """out[b] = A⁻¹ rows[b] for a symmetric A, by LU with partial pivoting (LAPACK's gesv).
+def _kernels_fingerprint() -> str:
+    """Hash of the kernels' source and the compiler's version.
 
-    ``lu`` (n × n) and ``work`` (n × R) are scratch space. Returns False if A is singular.
+    Numba's cache of a function does not notice that a function it calls has changed; a
+    generated step loop inlines the kernels, so its file name must change with them.
     """
-    n_rows, n = rows.shape
-    _copy(A, lu)
-    for b in range(n_rows):
-        for i in range(n):
-            work[i, b] = rows[b, i]
-    for column in range(n):
-        pivot = column
-        for row in range(column + 1, n):
-            if abs(lu[row, column]) > abs(lu[pivot, column]):
-                pivot = row
-        if lu[pivot, column] == 0.0:
-            return False
-        if pivot != column:
-            for j in range(n):
-                lu[column, j], lu[pivot, j] = lu[pivot, j], lu[column, j]
-            for b in range(n_rows):
-                work[column, b], work[pivot, b] = work[pivot, b], work[column, b]
-        for row in range(column + 1, n):
-            factor = lu[row, column] / lu[column, column]
-            for j in range(column + 1, n):
-                lu[row, j] -= factor * lu[column, j]
-            for b in range(n_rows):
-                work[row, b] -= factor * work[column, b]
-    for row in range(n - 1, -1, -1):
-        for b in range(n_rows):
-            total = work[row, b]
-            for j in range(row + 1, n):
-                total -= lu[row, j] * work[j, b]
-            work[row, b] = total / lu[row, row]
-    for b in range(n_rows):
-        for i in range(n):
-            out[b, i] = work[i, b]
-    return True
+    text = Path(kernels.__file__).read_bytes()
+    return hashlib.sha256(text + numba.__version__.encode() + np.__version__.encode()
+                          ).hexdigest()[:16]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _settle_exact(Y, Qp, scaled, lu, work):
-    """Solve Q̂ (α y) = Y per sample (``exact`` settling).
-
-    Returns the relative residual ‖Y − αy Q̂‖/‖Y‖, or −1 if Q̂ is singular.
-    """
-    batch, n_out = Y.shape
-    if not _solve_rows(Qp, Y, scaled, lu, work):
-        return -1.0
-    squared = 0.0
-    for b in range(batch):
-        for i in range(n_out):
-            total = 0.0
-            for j in range(n_out):
-                total += scaled[b, j] * Qp[j, i]
-            difference = Y[b, i] - total
-            squared += difference * difference
-    return np.sqrt(squared) / max(_frobenius(Y), 1e-300)
+def _literal(value) -> str:
+    """A Python literal of a static parameter, typed as the kernels expect it."""
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if np.isnan(value):
+        return "np.nan"
+    if np.isinf(value):
+        return "np.inf" if value > 0 else "-np.inf"
+    return repr(value)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _update_lateral(Qp, Y, rate, product, use_blas):
-    """Q̂_p ← Q̂_p + ε_B (YᵀY/B − Q̂_p) (step 5, lateral).
+@dataclass
+class StepLoop:
+    """A generated, imported step loop of one plan structure.
 
-    Entry (i, j) and (j, i) sum the same products in the same order, so Q̂ stays exactly
-    symmetric.
-    """
-    batch, n_out = Y.shape
-    if batch == 1 and not use_blas:  # one sample: the outer product needs no buffer
-        for i in range(n_out):
-            weight = Y[0, i]
-            for j in range(n_out):
-                Qp[i, j] += rate * (weight * Y[0, j] - Qp[i, j])
-        return
-    if use_blas:
-        np.dot(Y.T, Y, product)
-    else:
-        _outer_sum(Y, product)
-    for i in range(n_out):
-        for j in range(n_out):
-            Qp[i, j] += rate * (product[i, j] / batch - Qp[i, j])
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _outer_sum(A, out):
-    """out = AᵀA (Σ_b of outer products), row by row so the inner loop is contiguous."""
-    batch, n = A.shape
-    for i in range(n):
-        for j in range(n):
-            out[i, j] = 0.0
-        for b in range(batch):
-            weight = A[b, i]
-            for j in range(n):
-                out[i, j] += weight * A[b, j]
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _observe_inputs(covariance, X, rate, product):
-    """Running sensing-phase input covariance: q̂ ← q̂ + ε_B (XᵀX/B − q̂)."""
-    batch, n_in = X.shape
-    _outer_sum(X, product)
-    for i in range(n_in):
-        for j in range(n_in):
-            covariance[i, j] += rate * (product[i, j] / batch - covariance[i, j])
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _feedforward_delta(scaled, X, coefficient, delta, product, use_blas):
-    """ΔC = s_p η (αy)ᵀ X, summed over the batch (step 5, feedforward; ``product`` is scratch)."""
-    batch, n_in = X.shape
-    n_out = scaled.shape[1]
-    if use_blas:
-        np.dot(scaled.T, X, product)
-        for i in range(n_out):
-            for j in range(n_in):
-                delta[i, j] = coefficient * product[i, j]
-        return
-    for i in range(n_out):
-        for j in range(n_in):
-            delta[i, j] = 0.0
-        for b in range(batch):
-            weight = scaled[b, i]
-            for j in range(n_in):
-                delta[i, j] += weight * X[b, j]
-        for j in range(n_in):
-            delta[i, j] *= coefficient
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _times_covariance(C, covariance, out):
-    """out = C q (rows of C times the input covariance), written as cache-friendly loops."""
-    n_out, n_in = C.shape
-    for i in range(n_out):
-        for j in range(n_in):
-            out[i, j] = 0.0
-        for k in range(n_in):
-            weight = C[i, k]
-            for j in range(n_in):
-                out[i, j] += weight * covariance[k, j]
-
-
-@numba.njit(cache=True, fastmath=FASTMATH)
-def _apply_constraint(C, delta, has_delta, kind, per_unit, value, covariance, natural, gradient,
-                      cost):
-    """Project ΔC on the budget's tangent plane, add it, rescale C onto the budget (step 6).
-
-    The component removed lies along the cost's gradient (C for a weight norm, C q for a
-    power budget), or along C itself for a natural-gradient step (``natural``), and is
-    measured with the gradient, as :meth:`plasticsim.constraints._Constraint.apply`.
-    """
-    n_out, n_in = C.shape
-    if has_delta:
-        if kind == KIND_POWER:
-            _times_covariance(C, covariance, gradient)
-        else:
-            _copy(C, gradient)
-        if per_unit:
-            for i in range(n_out):
-                along = 0.0
-                squared = 0.0
-                for j in range(n_in):
-                    direction = C[i, j] if natural else gradient[i, j]
-                    along += delta[i, j] * gradient[i, j]
-                    squared += direction * gradient[i, j]
-                coefficient = along / squared
-                for j in range(n_in):
-                    direction = C[i, j] if natural else gradient[i, j]
-                    delta[i, j] -= coefficient * direction
-        else:
-            along = 0.0
-            squared = 0.0
-            for i in range(n_out):
-                for j in range(n_in):
-                    direction = C[i, j] if natural else gradient[i, j]
-                    along += delta[i, j] * gradient[i, j]
-                    squared += direction * gradient[i, j]
-            coefficient = along / squared
-            for i in range(n_out):
-                for j in range(n_in):
-                    direction = C[i, j] if natural else gradient[i, j]
-                    delta[i, j] -= coefficient * direction
-        for i in range(n_out):
-            for j in range(n_in):
-                C[i, j] += delta[i, j]
-    if kind == KIND_POWER:
-        _times_covariance(C, covariance, gradient)
-    for i in range(n_out):
-        total = 0.0
-        for j in range(n_in):
-            total += C[i, j] * (gradient[i, j] if kind == KIND_POWER else C[i, j])
-        cost[i] = total
-    if per_unit:
-        for i in range(n_out):
-            factor = np.sqrt(value / cost[i])
-            for j in range(n_in):
-                C[i, j] *= factor
-    else:
-        total = 0.0
-        for i in range(n_out):
-            total += cost[i]
-        factor = np.sqrt(n_out * value / total)
-        for i in range(n_out):
-            for j in range(n_in):
-                C[i, j] *= factor
-
-
-@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
-def run_network(C, Q, covariances, inputs, noise, phases, feedforward_rate, lateral_batch_rate,
-                int_parameters, float_parameters, constraint_ints, constraint_floats, status,
-                values):
-    """Steps 2–6 of the contract for a run of pre-drawn steps of one network, in place.
-
-    Parameters
+    Attributes
     ----------
-    C : ndarray (M, N)
-        Feedforward weights, updated in place.
-    Q : ndarray (2, M, M)
-        Per-phase estimates Q̂, updated in place.
-    covariances : ndarray (K, n, n), float64
-        Input covariance of each constraint (running estimates updated in place; n = 1 when
-        no constraint needs one).
-    inputs, noise : ndarray (steps, B, N), (steps, B, M)
-        The stimulus X and output noise ν of each step (from ``_draw``).
-    phases : int64 ndarray (steps,)
-        0 sensing, 1 noise-unlearning.
-    feedforward_rate, lateral_batch_rate : float64 ndarray (steps,)
-        η per sample and ε_B per step.
-    int_parameters, float_parameters : ndarray
-        Settling and sign parameters (layout: module constants).
-    constraint_ints, constraint_floats : ndarray (K, 3), (K, 2)
-    status : int64 ndarray (2,)
-        Out: status code and the index of the step that failed.
-    values : float64 ndarray (2,)
-        Out: largest settling residual, and the offending value on failure.
+    function : numba dispatcher
+        ``run_members(first, stop, phases, training, *states, *rates, *streams, status,
+        values)``.
+    states, rates, streams : list of str
+        Names of the arguments, in order.
+    path : Path
+        The generated source file.
     """
-    n_steps, batch, n_in = inputs.shape
-    n_out = C.shape[0]
-    has_lateral = int_parameters[HAS_LATERAL] != 0
-    method = int_parameters[METHOD]
-    iterations = int_parameters[ITERATIONS]
-    alpha_rule = int_parameters[ALPHA_RULE]
-    use_blas = int_parameters[USE_BLAS] != 0
-    step_size = float_parameters[STEP]
-    tolerance = float_parameters[TOLERANCE]
-    n_constraints = constraint_ints.shape[0]
 
-    Y = np.empty((batch, n_out), C.dtype)
-    scaled = np.empty((batch, n_out), C.dtype)
-    y = np.empty((batch, n_out), C.dtype)
-    gradient = np.empty((batch, n_out), C.dtype)
-    product = np.empty((batch, n_out), C.dtype)
-    alpha_Q = np.empty((n_out, n_out), C.dtype)
-    lateral_product = np.empty((n_out, n_out), C.dtype)
-    solve_work = np.empty((n_out, batch), C.dtype)
-    # ΔC in float64, as the reference's after preconditioning (which solves in float64)
-    delta = np.empty((n_out, n_in), np.float64)
-    delta_product = np.empty((n_out, n_in) if use_blas else (0, 0), C.dtype)
-    constraint_gradient = np.empty((n_out, n_in), np.float64)
-    cost = np.empty(n_out)
-    natural = int_parameters[NATURAL] != 0
-    running = False
-    for c in range(n_constraints):
-        running = running or constraint_ints[c, RUNNING] != 0
-    input_product = np.empty((n_in, n_in) if running else (0, 0), inputs.dtype)
-    if natural:
-        input_lu = np.empty((n_in, n_in))
-        input_work = np.empty((n_in, n_out))
-    else:
-        input_lu = np.empty((0, 0))
-        input_work = np.empty((0, 0))
+    function: object
+    states: list
+    rates: list
+    streams: list
+    path: Path
 
-    worst_residual = 0.0
-    status[0] = STATUS_OK
-    for k in range(n_steps):
-        phase = phases[k]
-        X = inputs[k]
-        for c in range(n_constraints):
-            if constraint_ints[c, RUNNING] != 0 and phase == 0:
-                _observe_inputs(covariances[c], X, constraint_floats[c, BATCH_RATE],
-                                input_product)
-        _drive(C, X, noise[k], Y, use_blas)
-        learning = feedforward_rate[k] != 0.0
-        if has_lateral and learning:
-            if method == METHOD_EXACT:
-                residual = _settle_exact(Y, Q[phase], scaled, alpha_Q, solve_work)
-                if residual < 0.0:
-                    status[0] = STATUS_SINGULAR
-                    status[1] = k
-                    values[1] = np.nan
-                    return
-            else:
-                alpha = _settling_alpha(Q[phase], alpha_rule, float_parameters[ALPHA_VALUE])
-                residual = _settle_iterative(Y, Q[phase], alpha, step_size, iterations,
-                                             tolerance, scaled, y, gradient, product, alpha_Q,
-                                             use_blas)
-            if not residual <= 1.0:  # also catches NaN
-                status[0] = STATUS_SETTLING_DIVERGED
-                status[1] = k
-                values[1] = residual
-                return
-            worst_residual = max(worst_residual, residual)
-            activity = scaled
+
+class _SourceWriter:
+    """Writes the step loop of a plan, operation by operation."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.batch = plan.batch_size
+        self.use_blas = self.batch >= kernels.BLAS_MIN_BATCH
+        self.dtype = np.dtype(plan.dtype).name
+        self.states: list[str] = []
+        self.rates: list[str] = []
+        self.streams: list[str] = []
+        self.scratch: list[str] = []
+        self.body: list[str] = []
+        self._dummies: dict[tuple, str] = {}
+
+    # ---------------------------------------------------------------- arguments
+    def _argument(self, table: list, prefix: str, name: str) -> str:
+        if name not in table:
+            table.append(name)
+        return f"{prefix}{table.index(name)}"
+
+    def array(self, name: str) -> str:
+        """The member's state array ``name`` (without the member axis)."""
+        return f"{self._argument(self.states, 'state', name)}[m]"
+
+    def phase_array(self, name: str) -> str:
+        """The current phase's slice of a per-phase state (e.g. Q̂_p)."""
+        return f"{self._argument(self.states, 'state', name)}[m, phase]"
+
+    def scalar(self, name: str) -> str:
+        return self.array(name)
+
+    def rate(self, name: str) -> str:
+        return f"{self._argument(self.rates, 'rate', name)}[m, k]"
+
+    def stream(self, name: str) -> str:
+        return f"{self._argument(self.streams, 'stream', name)}[m, k]"
+
+    def dimension(self, name: str, axis: int) -> str:
+        """Size of ``axis`` of a state's per-member shape, read from the array at run time
+        (so that plans differing only in sizes share one compiled loop)."""
+        variable = self._argument(self.states, "state", name)
+        return f"{variable}.shape[{axis + 1}]"
+
+    def state_dtype(self, name: str) -> str:
+        return self.plan.states[name].initial.dtype.name
+
+    def new_scratch(self, shape: tuple, dtype: str) -> str:
+        """A scratch array allocated once per call of the step loop."""
+        variable = f"scratch{sum(line.lstrip().startswith('scratch') for line in self.scratch)}"
+        dims = ", ".join(shape) + ("," if len(shape) == 1 else "")
+        self.scratch.append(f"    {variable} = np.empty(({dims}), np.{dtype})")
+        return variable
+
+    def dummy(self, ndim: int, dtype: str) -> str:
+        """An empty array standing for an optional argument the kernel does not use (same
+        type as the real one, so the kernel compiles once for both)."""
+        key = (ndim, dtype)
+        if key not in self._dummies:
+            variable = f"unused{len(self._dummies)}"
+            self._dummies[key] = variable
+            self.scratch.append(f"    {variable} = np.empty(({', '.join(['0'] * ndim)}"
+                                f"{',' if ndim == 1 else ''}), np.{dtype})")
+        return self._dummies[key]
+
+    # ----------------------------------------------------------------- emitting
+    def emit(self, index: int, op) -> None:
+        lines = getattr(self, f"_{op.primitive}")(op)
+        conditions = []
+        if op.training_only:
+            conditions.append("training")
+        if op.phases is not None:
+            conditions.append("(" + " or ".join(f"phase == {p}" for p in op.phases) + ")")
+        indent = "            "
+        arguments = ", ".join(f"{role}={name}" for role, name in
+                              {**op.reads, **op.writes, **op.streams}.items())
+        self.body.append(f"{indent}# {index}: {op.primitive} {arguments}"[:98])
+        if conditions:
+            self.body.append(f"{indent}if {' and '.join(conditions)}:")
+            indent += "    "
+        self.body.extend(indent + line for line in lines)
+
+    @staticmethod
+    def _failure_check(call: str, returns_value: bool = True) -> list[str]:
+        """Lines that call a kernel returning a status (and a value), and stop the member at
+        this step if it failed."""
+        return [f"code, value = {call}" if returns_value else f"code = {call}",
+                "if code != 0:",
+                "    status[m, 0] = code",
+                "    status[m, 1] = k",
+                f"    values[m] = {'value' if returns_value else 'np.nan'}",
+                "    break"]
+
+    def refuse(self, op, what: str):
+        raise BackendUnavailable(f"the numba backend does not implement {op.primitive} with "
+                                 f"{what} ({op.origin}); use backend numpy")
+
+    def _check_matrix_state(self, op, *names):
+        for name in names:
+            if len(self.plan.states[name].shape) != 2:
+                self.refuse(op, f"state {name!r} of shape {self.plan.states[name].shape} "
+                            "(batch × units expected)")
+
+    def _load_stream(self, op):
+        target = op.writes["target"]
+        self._check_matrix_state(op, target)
+        return [f"kernels.load_stream({self.array(target)}, "
+                f"{self.stream(op.streams['stream'])})"]
+
+    def _add_stream(self, op):
+        target = op.writes["target"]
+        self._check_matrix_state(op, target)
+        return [f"kernels.add_stream({self.array(target)}, "
+                f"{self.stream(op.streams['stream'])})"]
+
+    def _matmul(self, op):
+        source, weights, target = op.reads["source"], op.reads["weights"], op.writes["target"]
+        self._check_matrix_state(op, source, target)
+        accumulate = bool(op.parameters["accumulate"])
+        dtype = self.state_dtype(target)
+        if self.use_blas:
+            product = (self.new_scratch((str(self.batch), self.dimension(target, 1)), dtype)
+                       if accumulate else self.dummy(2, dtype))
+            function = "matmul_blas"
         else:
-            activity = Y  # no lateral network, or warm-up: nothing uses the settled activity
-        if has_lateral:
-            _update_lateral(Q[phase], Y, lateral_batch_rate[k], lateral_product, use_blas)
-        coefficient = 0.0
-        if learning:
-            coefficient = float_parameters[SIGN_SENSING + phase] * feedforward_rate[k]
-            if n_constraints == 0 and not use_blas:
-                # ΔC need not be stored: add (s η αy_b) x_b row by row.
-                for b in range(batch):
-                    for i in range(n_out):
-                        weight = coefficient * activity[b, i]
-                        for j in range(n_in):
-                            C[i, j] += weight * X[b, j]
+            product = (self.new_scratch((self.dimension(target, 1),), dtype)
+                       if accumulate else self.dummy(1, dtype))
+            function = "matmul_loops"
+        return [f"kernels.{function}({self.array(source)}, {self.array(weights)}, "
+                f"{self.array(target)}, {_literal(accumulate)}, {product})"]
+
+    def _gate(self, op):
+        p = op.parameters
+        if p["normalisation"] not in NORMALISATIONS:
+            self.refuse(op, f"normalisation {p['normalisation']!r}")
+        if p["nonlinearity"] not in NONLINEARITIES:
+            self.refuse(op, f"nonlinearity {p['nonlinearity']!r}")
+        w = op.writes
+        return [f"kernels.gate({self.array(op.reads['source'])}, "
+                f"{self.array(op.reads['weights'])}, {self.array(w['target'])}, "
+                f"{self.array(w['basal'])}, {self.array(w['normalised_source'])}, "
+                f"{self.array(w['prediction'])}, {self.array(w['gate_value'])}, "
+                f"{_literal(p['normalisation'] == 'layer')}, "
+                f"{_literal(NONLINEARITIES[p['nonlinearity']])}, {_literal(p['bias'])}, "
+                f"{_literal(p['gain'])}, {_literal(p['offset'])}, {_literal(self.use_blas)})"]
+
+    def _settle(self, op):
+        p = op.parameters
+        drive, estimate = op.reads["drive"], op.reads["estimate"]
+        target, residual = op.writes["target"], op.writes["residual"]
+        if p["method"] not in SETTLING_METHODS:
+            self.refuse(op, f"method {p['method']!r}")
+        dtype = self.state_dtype(drive)
+        units = self.dimension(drive, 1)
+        if p["method"] == "exact":
+            call = (f"kernels.settle_exact({self.array(drive)}, {self.phase_array(estimate)}, "
+                    f"{self.array(target)}, "
+                    f"{self.new_scratch((str(self.batch), units), dtype)}, "
+                    f"{self.new_scratch((units, units), 'float64')}, "
+                    f"{self.new_scratch((units,), 'int64')}, "
+                    f"{self.new_scratch((units,), 'float64')})")
+        else:
+            alpha = p["alpha"]
+            if isinstance(alpha, str):
+                if alpha not in ALPHA_RULES:
+                    self.refuse(op, f"alpha {alpha!r}")
+                rule, fixed = ALPHA_RULES[alpha], 0.0
             else:
-                _feedforward_delta(activity, X, coefficient, delta, delta_product, use_blas)
-                # natural: ΔC q̂_L⁻¹, the step in the metric of the input covariance
-                if natural and not _solve_rows(covariances[0], delta, delta, input_lu,
-                                               input_work):
-                        status[0] = STATUS_SINGULAR
-                        status[1] = k
-                        values[1] = np.nan
-                        return
-                if n_constraints == 0:
-                    for i in range(n_out):
-                        for j in range(n_in):
-                            C[i, j] += delta[i, j]
-        for c in range(n_constraints):
-            _apply_constraint(C, delta, learning and c == 0, constraint_ints[c, KIND],
-                              constraint_ints[c, PER_UNIT] != 0, constraint_floats[c, VALUE],
-                              covariances[c], natural, constraint_gradient, cost)
-    values[0] = worst_residual
-    for i in range(n_out):
-        for j in range(n_in):
-            if not np.isfinite(C[i, j]):
-                status[0] = STATUS_WEIGHTS_NONFINITE
-                status[1] = n_steps
-                values[1] = np.nan
-                return
+                rule, fixed = kernels.ALPHA_FIXED, float(alpha)
+            constants = (f"{_literal(int(p['iterations']))}, {_literal(p['tolerance'])}, "
+                         f"{_literal(rule)}, {_literal(fixed)}, {_literal(p['step'])}")
+            alpha_estimate = self.new_scratch((units, units), dtype)
+            if self.batch == 1:
+                call = (f"kernels.settle_vector({self.array(drive)}, "
+                        f"{self.phase_array(estimate)}, {self.array(target)}, {constants}, "
+                        f"{self.new_scratch((units,), dtype)}, "
+                        f"{self.new_scratch((units,), dtype)}, {alpha_estimate})")
+            else:
+                shape = (str(self.batch), units)
+                call = (f"kernels.settle_batch({self.array(drive)}, "
+                        f"{self.phase_array(estimate)}, {self.array(target)}, {constants}, "
+                        f"{self.new_scratch(shape, dtype)}, {self.new_scratch(shape, dtype)}, "
+                        f"{alpha_estimate}, {_literal(self.use_blas)})")
+        monitor = self.scalar(residual)
+        return self._failure_check(call) + [f"if value > {monitor}:",
+                                            f"    {monitor} = value"]
+
+    def _running_average(self, op):
+        p = op.parameters
+        source, target = op.reads["source"], op.writes["target"]
+        form = p["form"]
+        if form not in AVERAGE_FORMS:
+            self.refuse(op, f"form {form!r}")
+        transform = p.get("transform")
+        if transform not in (None, "relu"):
+            self.refuse(op, f"transform {transform!r}")
+        self._check_matrix_state(op, source)
+        target_expression = (self.phase_array(target) if p.get("phase_indexed")
+                             else self.array(target))
+        rate = self.rate(op.rate)
+        rectify = transform == "relu"
+        if form == "outer":
+            dtype = self.state_dtype(source)
+            units = self.dimension(source, 1)
+            rectified = (self.new_scratch((str(self.batch), units), dtype) if rectify
+                         else self.dummy(2, dtype))
+            product = (self.new_scratch((units, units), dtype)
+                       if self.batch > 1 or self.use_blas else self.dummy(2, dtype))
+            return [f"kernels.running_average_outer({self.array(source)}, "
+                    f"{target_expression}, {rate}, {_literal(rectify)}, {rectified}, "
+                    f"{product}, {_literal(self.use_blas)})"]
+        return [f"kernels.running_average_vector({self.array(source)}, {target_expression}, "
+                f"{rate}, {_literal(form == 'square')}, {_literal(rectify)})"]
+
+    def _hebbian(self, op):
+        p = op.parameters
+        post, pre, delta = op.reads["post"], op.reads["pre"], op.writes["delta"]
+        decay = p["decay"]
+        if decay not in DECAYS:
+            self.refuse(op, f"decay {decay!r}")
+        if p["reduce"] not in ("sum", "mean"):
+            self.refuse(op, f"reduce {p['reduce']!r}")
+        self._check_matrix_state(op, post, pre)
+        signs = tuple(float(s) for s in p["signs"])
+        rate = self.rate(op.rate)
+        if signs[0] == signs[1]:
+            coefficient = f"{_literal(signs[0])} * {rate}"
+        else:
+            coefficient = (f"({_literal(signs[0])} if phase == 0 else {_literal(signs[1])})"
+                           f" * {rate}")
+        dtype = self.state_dtype(delta)
+        weights = (self.array(op.reads["weights"]) if decay != "none"
+                   else self.dummy(2, dtype))
+        mean = _literal(p["reduce"] == "mean")
+        offset = _literal(float(p.get("offset") or 0.0))
+        if decay in ("subspace", "sanger"):
+            units = self.dimension(delta, 0)
+            moment = self.new_scratch((units, units), dtype)
+            return [f"kernels.hebbian_subspace({self.array(post)}, {self.array(pre)}, "
+                    f"{weights}, {self.array(delta)}, {_literal(decay == 'sanger')}, {mean}, "
+                    f"{offset}, {coefficient}, {moment}, {_literal(self.use_blas)})"]
+        function = "hebbian_blas" if self.use_blas else "hebbian_loops"
+        applied = self.fused_into.get(id(op))
+        if applied is not None:  # weights += delta here: the apply_delta that follows, fused
+            weights = self.array(applied.writes["weights"])
+        # ΔW must hold this step's update only where another operation reads it.
+        store = applied is None or any(
+            delta in other.reads.values() or delta in other.writes.values()
+            for other in self.plan.operations if other is not op and other is not applied)
+        return [f"kernels.{function}({self.array(post)}, {self.array(pre)}, {weights}, "
+                f"{self.array(delta)}, {_literal(DECAYS[decay])}, {mean}, {offset}, "
+                f"{coefficient}, {_literal(applied is not None)}, {_literal(store)})"]
+
+    def _solve_right(self, op):
+        matrix, target = op.reads["matrix"], op.writes["target"]
+        size = self.dimension(matrix, 0)
+        call = (f"kernels.solve_right({self.array(matrix)}, {self.array(target)}, "
+                f"{self.new_scratch((size, size), 'float64')}, "
+                f"{self.new_scratch((size,), 'int64')}, "
+                f"{self.new_scratch((size,), 'float64')})")
+        return self._failure_check(call, returns_value=False)
+
+    def _third_factor(self, op):
+        r = op.reads
+        units = self.dimension(r["moment"], 0)
+        coefficient = f"{_literal(op.parameters['ratio'])} * {self.rate(op.rate)}"
+        call = (f"kernels.third_factor({self.array(r['basal'])}, {self.array(r['gate_value'])}, "
+                f"{self.array(r['average_burst'])}, {self.array(r['moment'])}, "
+                f"{self.array(r['pre'])}, {self.array(op.writes['delta'])}, {coefficient}, "
+                f"{self.new_scratch((units, units), 'float64')}, "
+                f"{self.new_scratch((units,), 'int64')}, "
+                f"{self.new_scratch((units,), 'float64')}, "
+                f"{self.new_scratch((units, units), 'float64')}, "
+                f"{self.new_scratch((str(self.batch), units), 'float64')})")
+        return self._failure_check(call, returns_value=False)
+
+    def _predictive_gate(self, op):
+        r, w = op.reads, op.writes
+        basal = r["basal"]
+        error = self.new_scratch((str(self.batch), self.dimension(basal, 1)),
+                                 self.state_dtype(basal))
+        arguments = (f"{self.array(basal)}, {self.array(r['prediction'])}, "
+                     f"{self.array(r['normalised_source'])}, {self.array(w['weights'])}, "
+                     f"{_literal(op.parameters['learning_rate'])}")
+        if "kernel" in w:
+            sums = self.new_scratch((self.dimension(w["kernel"], 0),), "float64")
+            return [f"kernels.predictive_gate_kernel({arguments}, {self.array(w['kernel'])}, "
+                    f"{self.array(r['taps'])}, {error}, {sums})"]
+        return [f"kernels.predictive_gate_dense({arguments}, {error})"]
+
+    def _constrain(self, op):
+        p = op.parameters
+        weights, delta = op.writes["weights"], op.reads["delta"]
+        if p["budget"] not in ("weight", "power"):
+            self.refuse(op, f"budget {p['budget']!r}")
+        power = p["budget"] == "power"
+        if power and "covariance" not in op.reads:
+            self.refuse(op, "a power budget without an input covariance")
+        covariance = (self.array(op.reads["covariance"]) if "covariance" in op.reads
+                      else self.dummy(2, "float64"))
+        use_delta = "training" if p["uses_delta"] else "False"
+        rows, columns = self.dimension(weights, 0), self.dimension(weights, 1)
+        return [f"kernels.constrain({self.array(weights)}, {self.array(delta)}, {use_delta}, "
+                f"{_literal(power)}, {_literal(bool(p['per_unit']))}, {_literal(p['value'])}, "
+                f"{covariance}, {_literal(bool(p['natural']))}, "
+                f"{self.new_scratch((rows, columns), 'float64')}, "
+                f"{self.new_scratch((rows,), 'float64')})"]
+
+    def _apply_delta(self, op):
+        return [f"kernels.apply_delta({self.array(op.writes['weights'])}, "
+                f"{self.array(op.reads['delta'])})"]
+
+    def _clip(self, op):
+        p = op.parameters
+        return [f"kernels.clip({self.array(op.writes['weights'])}, {_literal(p['minimum'])}, "
+                f"{_literal(bool(p.get('zero_diagonal')))})"]
+
+    def _lca(self, op):
+        p = op.parameters
+        if p["prior"] not in PRIOR_NAMES:
+            self.refuse(op, f"prior {p['prior']!r}")
+        patches, weights, target = op.reads["input"], op.reads["weights"], op.writes["target"]
+        self._check_matrix_state(op, patches, target)
+        dtype = self.state_dtype(target)
+        units, pixels = self.dimension(weights, 0), self.dimension(weights, 1)
+        batch = (str(self.batch), units)
+        tiny = _literal(float(np.finfo(np.dtype(self.state_dtype(weights))).tiny))
+        return [f"kernels.lca({self.array(patches)}, {self.array(weights)}, "
+                f"{self.array(target)}, {_literal(p['prior'] == 'cauchy')}, "
+                f"{_literal(p['sparsity'])}, {_literal(p['prior_scale'])}, "
+                f"{_literal(int(p['steps']))}, {_literal(p['dt'])}, {tiny}, "
+                f"{self.new_scratch((units,), dtype)}, "
+                f"{self.new_scratch((units, pixels), dtype)}, "
+                f"{self.new_scratch((units, units), dtype)}, "
+                f"{self.new_scratch(batch, dtype)}, {self.new_scratch(batch, dtype)}, "
+                f"{self.new_scratch(batch, dtype)}, {self.new_scratch(batch, dtype)}, "
+                f"{_literal(self.use_blas)})"]
+
+    def _residual(self, op):
+        r = op.reads
+        return [f"kernels.residual({self.array(r['input'])}, {self.array(r['code'])}, "
+                f"{self.array(r['weights'])}, {self.array(op.writes['target'])}, "
+                f"{_literal(self.use_blas)})"]
+
+    def _gain_normalisation(self, op):
+        p = op.parameters
+        return [f"kernels.gain_normalisation({self.array(op.reads['variance'])}, "
+                f"{self.array(op.writes['gain'])}, {self.array(op.writes['weights'])}, "
+                f"{_literal(p['goal'])}, {_literal(p['exponent'])})"]
+
+    def _lif_window(self, op):
+        p = op.parameters
+        drive, target = op.reads["drive"], op.writes["target"]
+        self._check_matrix_state(op, drive, target)
+        dtype = self.state_dtype(drive)
+        units = self.dimension(drive, 1)
+        if "lateral" in op.reads:
+            lateral = self.array(op.reads["lateral"])
+            transposed = self.new_scratch((units, units), dtype)
+        else:
+            lateral = transposed = self.dummy(2, dtype)
+        return [f"kernels.lif_window({self.array(drive)}, {lateral}, "
+                f"{_literal('lateral' in op.reads)}, {self.array(op.reads['thresholds'])}, "
+                f"{self.array(target)}, {_literal(int(p['steps']))}, {_literal(p['dt'])}, "
+                f"{self.new_scratch((units,), dtype)}, {transposed}, "
+                f"{self.new_scratch((units,), dtype)}, {self.new_scratch((units,), 'int64')})"]
+
+    def _homeostasis(self, op):
+        p = op.parameters
+        return [f"kernels.homeostasis({self.array(op.reads['source'])}, "
+                f"{self.array(op.writes['target'])}, {_literal(p['rate'])}, "
+                f"{_literal(p['target_rate'])})"]
+
+    def _som_competition(self, op):
+        inputs, target = op.reads["input"], op.writes["target"]
+        self._check_matrix_state(op, inputs, target)
+        kind = op.parameters["neighbourhood"]
+        if kind not in ("gaussian", "bubble"):
+            self.refuse(op, f"neighbourhood {kind!r}")
+        return [f"kernels.som_competition({self.array(inputs)}, "
+                f"{self.array(op.reads['weights'])}, {self.array(op.reads['distances'])}, "
+                f"{self.rate(op.rate)}, {_literal(kind == 'bubble')}, {self.array(target)})"]
+
+    # ----------------------------------------------------------------- fusion
+    def _find_fusions(self) -> None:
+        """Pair each Hebbian update (decay ``none`` or ``diagonal``) with the ``apply_delta``
+        that adds its delta, where nothing in between touches the delta or the weights and
+        both run in the same steps: the kernel then adds each entry as it computes it (one
+        pass over the weights instead of three; delta is still written).
+        """
+        self.fused_into: dict[int, object] = {}
+        self.fused_away: set[int] = set()
+        operations = self.plan.operations
+        for index, op in enumerate(operations):
+            if op.primitive != "hebbian" or op.parameters.get("decay") not in (
+                    "none", "diagonal", "linear"):
+                continue
+            delta = op.writes["delta"]
+            later = [k for k in range(index + 1, len(operations))
+                     if delta in operations[k].reads.values()
+                     or delta in operations[k].writes.values()]
+            if not later or operations[later[0]].primitive != "apply_delta":
+                continue
+            applied = operations[later[0]]
+            weights = applied.writes["weights"]
+            between = operations[index + 1:later[0]]
+            if (any(weights in other.reads.values() or weights in other.writes.values()
+                    for other in between)
+                    or (applied.training_only, applied.phases) != (op.training_only, op.phases)
+                    or (op.parameters["decay"] in ("diagonal", "linear")
+                        and op.reads["weights"] != weights)):
+                continue
+            self.fused_into[id(op)] = applied
+            self.fused_away.add(later[0])
+
+    # ------------------------------------------------------------------- source
+    def source(self) -> str:
+        self._find_fusions()
+        for index, op in enumerate(self.plan.operations):
+            if op.primitive not in PRIMITIVES:
+                raise BackendUnavailable(f"the numba backend does not implement the "
+                                         f"{op.primitive!r} operation ({op.origin}); use "
+                                         "backend numpy")
+            if index in self.fused_away:
+                self.body.append(f"            # {index}: apply_delta (fused into the Hebbian "
+                                 "update above)")
+                continue
+            self.emit(index, op)
+        arguments = (["first", "stop", "phases", "training"]
+                     + [f"state{i}" for i in range(len(self.states))]
+                     + [f"rate{i}" for i in range(len(self.rates))]
+                     + [f"stream{i}" for i in range(len(self.streams))]
+                     + ["status", "values"])
+        legend = ([f"#   state{i}: {name}" for i, name in enumerate(self.states)]
+                  + [f"#   rate{i}: {name}" for i, name in enumerate(self.rates)]
+                  + [f"#   stream{i}: {name}" for i, name in enumerate(self.streams)])
+        signature = ",\n                ".join(", ".join(arguments[i:i + 8])
+                                                for i in range(0, len(arguments), 8))
+        return "\n".join([
+            '"""A plan\'s step loop, generated by plasticsim.backends.numba_backend."""',
+            "# Do not edit: the file name is a hash of this text; a different plan or kernel",
+            "# version writes another file.",
+            f"# kernels {_kernels_fingerprint()}, batch {self.batch}, dtype {self.dtype}",
+            *legend,
+            "import numba",
+            "import numpy as np",
+            "",
+            "from plasticsim.backends import numba_kernels as kernels",
+            "",
+            "",
+            "@numba.njit(cache=True, nogil=True)",
+            f"def run_members({signature}):",
+            "    n_steps = phases.shape[0]",
+            *self.scratch,
+            "    for m in range(first, stop):",
+            "        for k in range(n_steps):",
+            "            phase = phases[k]",
+            *self.body,
+            "",
+        ])
 
 
-@numba.njit(cache=True, nogil=True)
-def run_members(first, stop, C, Q, covariances, inputs, noise, phases, feedforward_rate,
-                lateral_batch_rate, int_parameters, float_parameters, constraint_ints,
-                constraint_floats, status, values):
-    """:func:`run_network` for members ``first … stop − 1`` of an ensemble, without the GIL.
+_LOADED: dict[str, StepLoop] = {}
+_LOAD_LOCK = threading.Lock()
 
-    Every array gains a leading ensemble axis (E, …); members share shapes and dtype. Threads
-    run disjoint member ranges in parallel (:func:`run_ensemble`). A ``prange`` loop would do
-    the same but compiles :func:`run_network` a second time inside the parallel region
-    (≈ 12 s of CPU per dtype on the development machine).
+
+def generate_source(plan) -> tuple[str, list, list, list]:
+    """The step loop's source for ``plan`` and the names of its state, rate and stream
+    arguments (in order).
+
+    Raises
+    ------
+    BackendUnavailable
+        For an operation, or a parameter value, the kernels do not implement.
     """
-    for member in range(first, stop):
-        run_network(C[member], Q[member], covariances[member], inputs[member], noise[member],
-                    phases[member], feedforward_rate[member], lateral_batch_rate[member],
-                    int_parameters[member], float_parameters[member], constraint_ints[member],
-                    constraint_floats[member], status[member], values[member])
+    writer = _SourceWriter(plan)
+    text = writer.source()
+    return text, writer.states, writer.rates, writer.streams
 
 
-# ---------------------------------------------------------------- Python side
+def compile_plan(plan) -> StepLoop:
+    """The step loop of ``plan``: generated, written to the cache directory once, imported.
+
+    The file is named after the hash of its text and created atomically (written to a
+    temporary file, then hard-linked into place), so concurrent runs never see half a file
+    and an existing file is never rewritten: its timestamp stays, and Numba's cache of it
+    stays valid.
+    """
+    text, states, rates, streams = generate_source(plan)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:20]
+    with _LOAD_LOCK:
+        if digest in _LOADED:
+            return _LOADED[digest]
+        directory = _writable(cache_directory())
+        path = directory / f"plan_{digest}.py"
+        if not path.exists():
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix=".plan_", suffix=".py")
+            try:
+                with os.fdopen(handle, "w") as stream:
+                    stream.write(text)
+                try:
+                    os.link(temporary, path)
+                except FileExistsError:
+                    pass  # another process wrote the same text first
+                except OSError:  # no hard links here: a rename is atomic too
+                    if not path.exists():
+                        os.replace(temporary, path)
+            finally:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+        module_name = f"plasticsim_numba_plan_{digest}"
+        specification = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(specification)
+        sys.modules[module_name] = module
+        specification.loader.exec_module(module)
+        loop = StepLoop(module.run_members, states, rates, streams, path)
+        _LOADED[digest] = loop
+        return loop
+
+
+# --------------------------------------------------------------------- threads
 class _SingleThreadedBLAS:
-    """Context: every loaded OpenBLAS on one thread inside (re-entrant across threads).
+    """Context: every loaded BLAS on one thread inside (re-entrant across threads).
 
-    NumPy and SciPy (whose BLAS the compiled code calls) each bundle an OpenBLAS with its own
-    thread pool, and OpenBLAS threads spin for a while after each call. On a small or busy
-    machine a stimulus draw on one pool next to compiled steps on the other, or next to the
-    prefetching thread or ensemble threads, oversubscribes the cores: the same run was
-    measured 3 to 40 times slower than with one BLAS thread. The compiled code takes its
-    parallelism from ensemble members instead. The first thread in sets one thread, the last
-    one out restores the previous setting. Without threadpoolctl this does nothing.
+    NumPy and SciPy (whose BLAS the kernels call) each bundle an OpenBLAS with its own thread
+    pool, and OpenBLAS threads spin for a while after each call. On a small or busy machine,
+    BLAS threads next to compiled members, the prefetching thread or another pool oversubscribe
+    the cores (the pre-engine backend measured the same run 3 to 40 times slower). Parallelism
+    comes from members instead. The first thread in sets one thread, the last one out restores
+    the previous setting. Without threadpoolctl this does nothing.
     """
 
     def __init__(self):
@@ -644,291 +715,146 @@ class _SingleThreadedBLAS:
 
 
 single_threaded_blas = _SingleThreadedBLAS()
+_MEMBER_POOL: ThreadPoolExecutor | None = None
+_PREFETCH_POOL: ThreadPoolExecutor | None = None
 
 
-def _draw_single_threaded(simulation, phases, stimulus_rng=None, noise_rng=None):
-    with single_threaded_blas:
-        return draw_steps(simulation, phases, stimulus_rng, noise_rng)
+def _member_pool() -> ThreadPoolExecutor:
+    global _MEMBER_POOL
+    if _MEMBER_POOL is None:
+        _MEMBER_POOL = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1),
+                                          thread_name_prefix="plasticsim-numba")
+    return _MEMBER_POOL
 
 
-def kernel_parameters(simulation) -> dict:
-    """The static kernel arguments of a :class:`LinskerSimulation` (settling, signs, constraints).
-
-    Also moves the constraints' input covariances into one float64 stack (K, n, n) and points
-    each constraint at its slice, so the compiled code updates them in place. Call
-    :func:`unsupported_features` first.
-    """
-    settling = simulation.settling
-    int_parameters = np.zeros(N_INT_PARAMETERS, dtype=np.int64)
-    float_parameters = np.zeros(N_FLOAT_PARAMETERS, dtype=np.float64)
-    batch = simulation.spec.schedule.batch_size
-    int_parameters[USE_BLAS] = batch >= BLAS_MIN_BATCH
-    float_parameters[SIGN_SENSING:SIGN_NOISE + 1] = simulation.signs
-    int_parameters[NATURAL] = getattr(simulation, "metric", "euclidean") != "euclidean"
-    if settling is not None:
-        int_parameters[HAS_LATERAL] = 1
-        int_parameters[METHOD] = METHODS[settling.method]
-        int_parameters[ITERATIONS] = settling.iterations
-        if isinstance(settling.alpha, str):
-            int_parameters[ALPHA_RULE] = ALPHA_RULES[settling.alpha]
-        else:
-            int_parameters[ALPHA_RULE] = ALPHA_FIXED
-            float_parameters[ALPHA_VALUE] = float(settling.alpha)
-        float_parameters[STEP] = 1.0 if settling.method == "jacobi" else \
-            settling.dt / settling.tau
-        float_parameters[TOLERANCE] = settling.tolerance
-
-    constraints = simulation.constraints
-    constraint_ints = np.zeros((len(constraints), 3), dtype=np.int64)
-    constraint_floats = np.zeros((len(constraints), 2), dtype=np.float64)
-    any_power = any(isinstance(c, OutputPowerConstraint) for c in constraints)
-    size = simulation.n_inputs if any_power else 1
-    covariances = np.zeros((len(constraints), size, size), dtype=np.float64)
-    for index, constraint in enumerate(constraints):
-        constraint_ints[index, PER_UNIT] = constraint.per_unit
-        constraint_floats[index, VALUE] = constraint.spec.value
-        if isinstance(constraint, OutputPowerConstraint):
-            constraint_ints[index, KIND] = KIND_POWER
-            constraint_ints[index, RUNNING] = constraint.running
-            constraint_floats[index, BATCH_RATE] = batch_rate(constraint.spec.averaging_rate,
-                                                              batch)
-            covariances[index] = constraint.input_covariance
-    for index, constraint in enumerate(constraints):
-        if isinstance(constraint, OutputPowerConstraint):
-            constraint.input_covariance = covariances[index]
-    return {"covariances": covariances, "int_parameters": int_parameters,
-            "float_parameters": float_parameters, "constraint_ints": constraint_ints,
-            "constraint_floats": constraint_floats}
+def _prefetch_pool() -> ThreadPoolExecutor:
+    # Its own thread: drawing ahead must never wait behind members (or the other way).
+    global _PREFETCH_POOL
+    if _PREFETCH_POOL is None:
+        _PREFETCH_POOL = ThreadPoolExecutor(max_workers=1,
+                                            thread_name_prefix="plasticsim-prefetch")
+    return _PREFETCH_POOL
 
 
-def raise_for_status(status, values, step_offset: int, batch: int) -> None:
-    """Turn a kernel status into the NumPy backend's :class:`SimulationDiverged`."""
-    code, step = int(status[0]), int(status[1])
-    if code == STATUS_SETTLING_DIVERGED:
-        raise SimulationDiverged(step_offset + step * batch, "settling residual",
-                                 float(values[1]), "lateral network does not converge: "
-                                 "α ≥ 2/λ_max(Q̂)?")
-    if code == STATUS_SINGULAR:
-        raise SimulationDiverged(step_offset + step * batch, "settling residual",
-                                 float("nan"), "Q̂ is singular: exact settling has no solution")
-    if code == STATUS_WEIGHTS_NONFINITE:
-        raise SimulationDiverged(step_offset + step * batch, "feedforward weights",
-                                 float("nan"), "non-finite value")
+# ------------------------------------------------------------------ simulation
+class NumbaSimulation(Simulation):
+    """A plan's members stepped by its generated, compiled step loop.
 
-
-class NumbaSimulation(LinskerSimulation):
-    """A Linsker network whose steps run in compiled code; otherwise a :class:`LinskerSimulation`.
+    State lives in NumPy arrays with a leading member axis (as the NumPy backend's), so
+    :meth:`read` and :meth:`write` need no copies; the compiled loop updates them in place.
 
     Parameters
     ----------
-    spec : ProtocolSpec
+    plan : Plan
+    labels : list of str, optional
+    threads : int, optional
+        Threads that step members in parallel (default: the number of cores, at most the
+        number of members).
     """
 
     backend_name = "numba"
-
-    def __init__(self, spec):
-        # Refuse what the compiled step lacks (gates, other constraints) rather than drop it.
-        unsupported_features(spec, "numba")
-        super().__init__(spec)
-        unsupported_features(self, "numba")
-        self.kernel_arguments = kernel_parameters(self)
-
-    #: Draw the next chunk's samples in a background thread while the compiled steps run.
+    supported_primitives = frozenset(PRIMITIVES)
+    #: Draw the next chunk's streams in a background thread while a chunk runs.
     prefetch = True
 
-    def _advance(self, phases, feedforward_rate, lateral_rate, step_offset):
-        inputs, noise = self._draw(phases)
-        if self.prefetch:
-            self._prefetch_next(step_offset, len(phases))
-        return self._run_steps(inputs, noise, phases, feedforward_rate, lateral_rate,
-                               step_offset)
+    def __init__(self, plan, labels=None, threads: int | None = None):
+        self.step_loop = compile_plan(plan)
+        self.threads = max(1, min(threads or os.cpu_count() or 1, plan.n_members))
+        self._pending = None
+        super().__init__(plan, labels)
 
-    def _prefetch_next(self, step_offset: int, n_steps: int) -> None:
+    def _allocate(self, initial: dict) -> None:
+        self.state = {name: np.ascontiguousarray(np.array(value))
+                      for name, value in initial.items()}
+
+    def read(self, name: str) -> np.ndarray:
+        return self.state[name]
+
+    def write(self, name: str, value: np.ndarray) -> None:
+        self.state[name][...] = value
+
+    # --------------------------------------------------------------- stepping
+    def run_steps(self, chunk) -> list[StepFailure]:
+        loop = self.step_loop
+        members = self.n_members
+        status = np.zeros((members, 2), dtype=np.int64)
+        values = np.zeros(members, dtype=np.float64)
+        arguments = (np.ascontiguousarray(chunk.phases, dtype=np.int64), bool(chunk.training),
+                     *(self.state[name] for name in loop.states),
+                     *(np.ascontiguousarray(chunk.rates[name], dtype=np.float64)
+                       for name in loop.rates),
+                     *(np.ascontiguousarray(chunk.streams[name]) for name in loop.streams),
+                     status, values)
+        with single_threaded_blas:
+            if self.threads == 1:
+                loop.function(0, members, *arguments)
+            else:
+                bounds = np.linspace(0, members, self.threads + 1).astype(int)
+                futures = [_member_pool().submit(loop.function, low, high, *arguments)
+                           for low, high in itertools.pairwise(bounds[:-1])]
+                loop.function(int(bounds[-2]), members, *arguments)
+                for future in futures:
+                    future.result()
+        failures = []
+        for member in np.flatnonzero(status[:, 0]):
+            quantity, detail = FAILURES[int(status[member, 0])]
+            failures.append(StepFailure(int(member), int(status[member, 1]), quantity,
+                                        float(values[member]), detail))
+        return failures
+
+    # --------------------------------------------------------------- prefetch
+    def prepare_chunk(self, n_samples: int, warmup: bool = False, rngs=None):
+        """As :meth:`Simulation.prepare_chunk`; takes the chunk drawn ahead if it is the one
+        asked for (its stream copies then become the simulation's streams)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            key, future, copies = pending
+            # Always wait: a stimulus may keep state between draws (a companion stream), so
+            # two draws must never overlap.
+            chunk = future.result()
+            if rngs is None and key == self._chunk_key(n_samples, warmup):
+                self.stream_rngs = copies
+                return chunk
+        return super().prepare_chunk(n_samples, warmup, rngs)
+
+    def _chunk_key(self, n_samples: int, warmup: bool) -> tuple:
+        return (bool(warmup), 0 if warmup else self.samples_done, n_samples)
+
+    def _run(self, chunk) -> None:
+        if self.prefetch:
+            self._draw_ahead(chunk)
+        super()._run(chunk)
+
+    def _draw_ahead(self, chunk) -> None:
         """Start drawing the chunk ``plasticsim.run`` asks for next, on copies of the streams.
 
-        The next chunk follows the warm-up at sample 0, or this chunk, and holds
-        ``record.every`` samples (fewer at the end). If the next call asks for something
-        else, the prefetched samples are dropped and the streams were never touched.
+        After the warm-up that is the first ``record.every`` training samples; after a
+        training chunk, the next ``record.every`` (fewer at the end). If the next call asks
+        for something else, the chunk drawn ahead is dropped and the streams were never
+        touched.
         """
-        spec = self.spec
-        batch = spec.schedule.batch_size
-        first = 0 if step_offset < 0 else step_offset + n_steps * batch
-        total = spec.schedule.samples
-        if first >= total:
+        first_spec = self.plan.members[0]
+        every, total = first_spec.record.every, first_spec.schedule.samples
+        first = 0 if not chunk.training else chunk.first_sample + chunk.n_steps * self.batch_size
+        count = min(every, total - first) // self.batch_size * self.batch_size
+        if count <= 0:
             return
-        count = min(spec.record.every, total - first) // batch
-        phases = step_phases(spec.schedule, spec.phases, first, count)
-        stimulus_rng, noise_rng = copy.deepcopy(self.stimulus_rng), copy.deepcopy(self.noise_rng)
-        future = _executor().submit(_draw_single_threaded, self, phases, stimulus_rng,
-                                    noise_rng)
-        self._prefetched = (phases, future, stimulus_rng, noise_rng)
+        copies = copy.deepcopy(self.stream_rngs)
+        # A shallow copy with its own sample count: the main thread advances samples_done
+        # while this draws.
+        ahead = copy.copy(self)
+        ahead.samples_done = first
 
-    def _draw(self, phases):
-        prefetched, self._prefetched = getattr(self, "_prefetched", None), None
-        if prefetched is not None:
-            expected, future, stimulus_rng, noise_rng = prefetched
-            drawn = future.result()
-            if np.array_equal(expected, phases):
-                # The copies have advanced past these samples: they become the streams.
-                self.stimulus_rng, self.noise_rng = stimulus_rng, noise_rng
-                return drawn
-        return _draw_single_threaded(self, phases)
-
-    def _run_steps(self, inputs, noise, phases, feedforward_rate, lateral_rate, step_offset):
-        batch = inputs.shape[1]
-        status = np.zeros(2, dtype=np.int64)
-        values = np.zeros(2, dtype=np.float64)
-        arguments = self.kernel_arguments
-        with single_threaded_blas:
-            run_network(self.C, self.Q, arguments["covariances"], np.ascontiguousarray(inputs),
-                        np.ascontiguousarray(noise),
-                        np.ascontiguousarray(phases, dtype=np.int64),
-                        np.ascontiguousarray(feedforward_rate, dtype=np.float64),
-                        lateral_batch_rates(lateral_rate, batch), arguments["int_parameters"],
-                        arguments["float_parameters"], arguments["constraint_ints"],
-                        arguments["constraint_floats"], status, values)
-        raise_for_status(status, values, step_offset, batch)
-        self.last_residual = float(values[0])
-        return self.last_residual
+        def draw():
+            with single_threaded_blas:
+                return Simulation.prepare_chunk(ahead, count, False, copies)
+        self._pending = ((False, first, count), _prefetch_pool().submit(draw), copies)
 
 
 @register_backend("numba")
-def build_numba(spec) -> NumbaSimulation:
-    return NumbaSimulation(spec)
+def build_numba(plan, labels=None, variant=None) -> NumbaSimulation:
+    """The numba backend's simulation of ``plan`` (``variant`` is unused: one flavour)."""
+    return NumbaSimulation(plan, labels)
 
 
-# -------------------------------------------------------------------- ensembles
-#: Upper bound on the stimulus and noise arrays stacked for one kernel call of an ensemble;
-#: larger ensembles are stepped in slices of members (each slice in parallel).
-MAX_STACKED_BYTES = 64 * 2**20
-_EXECUTOR = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
-                                       thread_name_prefix="plasticsim-numba")
-    return _EXECUTOR
-
-
-class NumbaEnsemble:
-    """Ensemble members stepped by the compiled kernel, in parallel over members.
-
-    Members with the same shapes (sizes, batch, dtype, number of constraints) share stacked
-    state arrays (E, …); each member's ``C``, ``Q`` and constraint covariances are views into
-    them, so a member still looks like a single :class:`NumbaSimulation`. Each member draws
-    its own samples from its own streams, exactly as a single run would, so a member's
-    results equal those of its protocol run alone on the numba backend.
-
-    Parameters
-    ----------
-    specs : list of ProtocolSpec
-        Member protocols (same schedule and recording).
-    """
-
-    backend_name = "numba"
-
-    def __init__(self, specs):
-        self.members = [NumbaSimulation(spec) for spec in specs]
-        by_shape: dict[tuple, list[int]] = {}
-        for index, simulation in enumerate(self.members):
-            arguments = simulation.kernel_arguments
-            key = (simulation.C.shape, simulation.C.dtype.str,
-                   simulation.spec.schedule.batch_size, arguments["covariances"].shape)
-            by_shape.setdefault(key, []).append(index)
-        self.groups = [self._stack(indices) for indices in by_shape.values()]
-
-    def _stack(self, indices: list[int]) -> dict:
-        simulations = [self.members[index] for index in indices]
-        group = {"indices": indices,
-                 "C": np.stack([simulation.C for simulation in simulations]),
-                 "Q": np.stack([simulation.Q for simulation in simulations])}
-        for name in simulations[0].kernel_arguments:
-            group[name] = np.stack([simulation.kernel_arguments[name]
-                                    for simulation in simulations])
-        for member, simulation in enumerate(simulations):
-            simulation.C = group["C"][member]
-            simulation.Q = group["Q"][member]
-            for name in simulation.kernel_arguments:
-                simulation.kernel_arguments[name] = group[name][member]
-            for index, constraint in enumerate(simulation.constraints):
-                if isinstance(constraint, OutputPowerConstraint):
-                    constraint.input_covariance = group["covariances"][member, index]
-        return group
-
-    @property
-    def samples_done(self) -> int:
-        """Training samples presented so far (the same for every member)."""
-        return self.members[0].samples_done
-
-    def warmup(self) -> None:
-        """Every member's warm-up (feedforward rate 0), stepped together."""
-        samples = self.members[0].spec.schedule.warmup_samples
-        for group in self.groups:
-            self._run_group(group, samples, warmup=True)
-        for simulation in self.members:
-            batch = simulation.spec.schedule.batch_size
-            simulation.warmup_samples_done = samples // batch * batch
-
-    def advance(self, n_samples: int) -> np.ndarray:
-        """Advance every member by ``n_samples``; returns each member's worst residual."""
-        for group in self.groups:
-            self._run_group(group, n_samples, warmup=False)
-        for simulation in self.members:
-            batch = simulation.spec.schedule.batch_size
-            simulation.samples_done += n_samples // batch * batch
-        return np.array([simulation.last_residual for simulation in self.members])
-
-    def _run_group(self, group: dict, n_samples: int, warmup: bool) -> None:
-        from ..ensemble import member_error, step_plan
-
-        indices = group["indices"]
-        simulations = [self.members[index] for index in indices]
-        plans = [step_plan(simulation, n_samples, warmup) for simulation in simulations]
-        n_steps = len(plans[0][0])
-        if n_steps == 0:
-            return
-        first = simulations[0]
-        batch = first.spec.schedule.batch_size
-        member_bytes = n_steps * batch * (first.n_inputs + first.n_outputs) \
-            * first.dtype.itemsize
-        workers = os.cpu_count() or 1
-        per_call = max(workers, MAX_STACKED_BYTES // max(member_bytes, 1))
-        for start in range(0, len(indices), per_call):
-            stop = min(start + per_call, len(indices))
-            with single_threaded_blas:
-                draws = [simulations[m]._draw(plans[m][0]) for m in range(start, stop)]
-            inputs = np.stack([draw[0] for draw in draws])
-            noise = np.stack([draw[1] for draw in draws])
-            del draws
-            phases = np.stack([plans[m][0] for m in range(start, stop)]).astype(np.int64)
-            feedforward = np.stack([plans[m][1] for m in range(start, stop)])
-            lateral = np.stack([lateral_batch_rates(plans[m][2], batch)
-                                for m in range(start, stop)])
-            status = np.zeros((stop - start, 2), dtype=np.int64)
-            values = np.zeros((stop - start, 2), dtype=np.float64)
-            part = slice(start, stop)
-            arguments = (group["C"][part], group["Q"][part], group["covariances"][part],
-                         inputs, noise, phases, np.ascontiguousarray(feedforward), lateral,
-                         group["int_parameters"][part], group["float_parameters"][part],
-                         group["constraint_ints"][part], group["constraint_floats"][part],
-                         status, values)
-            bounds = np.linspace(0, stop - start, min(workers, stop - start) + 1).astype(int)
-            with single_threaded_blas:
-                futures = [_executor().submit(run_members, low, high, *arguments)
-                           for low, high in itertools.pairwise(bounds) if high > low]
-                for future in futures:
-                    future.result()
-            for offset in range(stop - start):
-                member = start + offset
-                try:
-                    raise_for_status(status[offset], values[offset], plans[member][3], batch)
-                except SimulationDiverged as error:
-                    raise member_error(error, simulations[member], indices[member])
-                simulations[member].last_residual = float(values[offset, 0])
-
-
-@register_ensemble_builder("numba")
-def build_numba_ensemble(specs, name: str = "numba") -> NumbaEnsemble:
-    return NumbaEnsemble(specs)
+build_numba.supported_primitives = NumbaSimulation.supported_primitives

@@ -1,0 +1,1 @@
+"""Reading and writing results files (the documented HDF5 layout)."""

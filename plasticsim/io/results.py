@@ -1,0 +1,182 @@
+"""Reading results files back: :func:`load` returns a :class:`Results` object.
+
+The layout is the public contract documented in README.md ("Results file").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import yaml
+
+from ..errors import DataError
+from ..spec.loading import protocol_from_document
+
+
+@dataclass
+class Results:
+    """One run's results, read from its HDF5 file.
+
+    Attributes
+    ----------
+    path : Path
+    attributes : dict
+        Root attributes (``plasticsim_version``, ``seed``, ``backend``, ``complete``, …).
+    spec : ProtocolSpec
+        The fully resolved protocol the run used.
+    weights : dict
+        Final weights: ``weights["feedforward"]`` (post × pre) and the lateral arrays.
+    steps : ndarray
+        Sample counts of the records.
+    history : dict
+        Weight snapshots, each of shape (records, …), aligned with ``steps``.
+    metrics : dict
+        Scalar time series aligned with ``steps``.
+    stimulus : dict
+        Per input population: ``signal_covariance`` and ``noise_covariance`` where known.
+    populations : dict
+        Per population: ``size``, ``kind``, ``output_noise_variance``.
+    summary : dict
+        The final comparison (as in ``summary.json``), where the run completed.
+    receptive_fields : dict
+        Image-driven runs: per population, fields of shape (units, height, width).
+    gabor : dict
+        Image-driven runs: per population, the Gabor fit table (one record per unit).
+    layers : dict
+        Per linear two-phase layer with a closed-form MI: the chain of projections from the
+        input (``chain``), ``noise_variances``, the input's ``signal_covariance`` and
+        ``noise_covariance``, ``budget_kind``/``budget_value`` and ``patch_shape``.
+    patch_shapes : dict
+        Per image-fed input population: (height, width) of its patches.
+    stimulus_attributes : dict
+        Per input population: the attributes of ``/stimulus/<population>`` (kind, …).
+    sheets : dict
+        Per population on a 2-D sheet (self-organising maps): ``shape`` (rows, columns) and
+        ``periodic``.
+    analysis : dict
+        Everything under ``/analysis`` (optimum, Gabor tables, orientation maps, …).
+    probes : dict
+        What the protocol's probes measured, ``/probes/<name>``: arrays, and the group's
+        attributes under ``"attributes"``.
+    """
+
+    path: Path
+    attributes: dict
+    spec: object
+    weights: dict = field(default_factory=dict)
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    history: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    stimulus: dict = field(default_factory=dict)
+    populations: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    receptive_fields: dict = field(default_factory=dict)
+    gabor: dict = field(default_factory=dict)
+    layers: dict = field(default_factory=dict)
+    patch_shapes: dict = field(default_factory=dict)
+    sheets: dict = field(default_factory=dict)
+    analysis: dict = field(default_factory=dict)
+    probes: dict = field(default_factory=dict)
+    stimulus_attributes: dict = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.attributes.get("complete", False))
+
+    def attributes_of(self, path: str) -> dict:
+        """The HDF5 attributes of a group or dataset in the file (e.g. a probe's settings)."""
+        with h5py.File(self.path, "r") as file:
+            if path not in file:
+                raise DataError(f"{self.path}: no /{path}")
+            return {key: _attribute(value) for key, value in file[path].attrs.items()}
+
+
+def _read_group(group) -> dict:
+    out = {}
+    for name, item in group.items():
+        out[name] = _read_group(item) if isinstance(item, h5py.Group) else item[()]
+    return out
+
+
+def load(path: str | Path) -> Results:
+    """Read a results file written by :func:`plasticsim.run`.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``results.h5`` (or a run directory containing it).
+
+    Raises
+    ------
+    DataError
+        If the file is missing or not a plasticsim results file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.h5"
+    if not path.is_file():
+        raise DataError(f"{path}: results file not found")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise DataError(f"{path}: not a readable HDF5 file ({error})") from None
+    with handle as file:
+        if "spec" not in file:
+            raise DataError(f"{path}: not a plasticsim results file (no /spec)")
+        spec_text = file["spec"][()]
+        spec_text = spec_text.decode() if isinstance(spec_text, bytes) else spec_text
+        results = Results(
+            path=path,
+            attributes=dict(file.attrs),
+            spec=protocol_from_document(yaml.safe_load(spec_text), source=f"{path}:/spec"),
+            weights=_read_group(file["weights"]) if "weights" in file else {},
+            steps=file["history/step"][()] if "history/step" in file else np.zeros(0, int),
+            history=_read_group(file["history/weights"]) if "history/weights" in file else {},
+            metrics=_read_group(file["metrics"]) if "metrics" in file else {},
+            stimulus=_read_group(file["stimulus"]) if "stimulus" in file else {},
+            populations={name: dict(group.attrs) for name, group in file["populations"].items()}
+            if "populations" in file else {},
+            summary=_read_group(file["summary"]) if "summary" in file else {},
+            receptive_fields=_read_group(file["receptive_fields"])
+            if "receptive_fields" in file else {},
+            gabor=_read_group(file["analysis/gabor"]) if "analysis/gabor" in file else {},
+        )
+        results.attributes["spec_yaml"] = spec_text
+        if "stimulus" in file:
+            for name, group in file["stimulus"].items():
+                results.stimulus_attributes[name] = dict(group.attrs)
+                if "patch_shape" in group.attrs:
+                    results.patch_shapes[name] = tuple(int(n) for n in group.attrs["patch_shape"])
+        if "analysis" in file:
+            results.analysis = _read_group(file["analysis"])
+        if "probes" in file:
+            for name, group in file["probes"].items():
+                results.probes[name] = {**_read_group(group), "attributes": {
+                    key: _attribute(value) for key, value in group.attrs.items()}}
+        if "structure/sheets" in file:
+            for name, dataset in file["structure/sheets"].items():
+                results.sheets[name] = {"shape": tuple(int(n) for n in dataset[()]),
+                                        "periodic": bool(dataset.attrs.get("periodic", False))}
+        if "structure/linear_gaussian_layers" in file:
+            for name, group in file["structure/linear_gaussian_layers"].items():
+                layer = {key: _attribute(value) for key, value in group.attrs.items()}
+                layer["chain"] = [str(item) for item in layer["chain"]]
+                stimulus = results.stimulus.get(layer["input"], {})
+                layer["signal_covariance"] = stimulus.get("signal_covariance")
+                layer["noise_covariance"] = stimulus.get("noise_covariance")
+                results.layers[name] = layer
+    return results
+
+
+def _attribute(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return [item.decode() if isinstance(item, bytes) else item.item()
+                if isinstance(item, np.generic) else item for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

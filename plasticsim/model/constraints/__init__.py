@@ -1,0 +1,1 @@
+"""Weight constraints on a projection (one module per family, each registering its kinds)."""

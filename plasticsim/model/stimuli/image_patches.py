@@ -1,0 +1,178 @@
+"""Random square patches of natural images (flattened row-major), with optional input noise.
+
+Images come from a ``source`` (:mod:`.images` reads them), are optionally whitened with
+Olshausen & Field's filter R(f) = f·exp(−(f/f0)⁴) and scaled, and patches are drawn at
+random positions. Sensing samples are patch + N, noise-unlearning samples are N alone, with
+N ~ 𝒩(0, σ_n² I) (zero without ``input_noise``). ``signal_covariance`` is the empirical
+covariance of ``covariance_samples`` patches drawn from a fixed stream
+(:data:`COVARIANCE_SEED`), so a Linsker network on patches is compared with the optimum of that
+covariance whatever the run's seed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import NonNegativeInt, PositiveInt, model_validator
+
+from ...errors import DataError
+from ...schema import PositiveFinite, Spec
+from ..registry import register_stimulus
+from .gaussian_ring import InputNoiseSpec, declare_source
+
+#: Seed of the stream that estimates an image stimulus's covariance: fixed, so that the
+#: optimum a run is compared with does not depend on the run's seed.
+COVARIANCE_SEED = 20240601
+# Sources whose files the loader reads with an explicit format; a folder is left to the
+# suffixes of its files.
+_IMAGE_FILE_FORMATS = {"folder": None, "mat": "mat", "npy": "npy", "npz": "npz",
+                       "raw": "raw", "image": "image"}
+
+
+class ImageSourceSpec(Spec):
+    """Where natural images come from (read by :func:`plasticsim.model.stimuli.images.load_images`).
+
+    ``skimage`` (default): photographs shipped in scikit-image's wheel (``names``, default
+    grass and gravel). ``folder``: every PNG/JPEG/TIFF in ``path``. ``mat``: array ``key``
+    (default ``IMAGES``, h×w×n) of a MATLAB v5 or v7.3 file. ``npy``/``npz``: an n×h×w array
+    (``key`` names the array in an archive). ``raw``: headerless files (``path`` may be a glob
+    such as ``.../image*``) of ``dtype`` (with byte order, e.g. ``'>f4'``) and ``shape``
+    (height, width). ``image``: one picture file. Relative paths are relative to the working
+    directory.
+    """
+
+    kind: Literal["skimage", "folder", "mat", "npy", "npz", "raw", "image"] = "skimage"
+    path: str | None = None
+    names: list[str] | None = None
+    key: str | None = None
+    dtype: str | None = None
+    shape: tuple[PositiveInt, PositiveInt] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.kind != "skimage" and not self.path:
+            raise ValueError(f"an image source of kind {self.kind!r} needs a path")
+        if self.kind == "raw" and (self.dtype is None or self.shape is None):
+            raise ValueError("a raw image source needs dtype (e.g. '>f4') and shape "
+                             "[height, width]")
+        return self
+
+
+class ImagePatchesStimulusSpec(Spec):
+    """Random square patches of natural images, flattened row-major (population size p²).
+
+    ``whiten``: Olshausen & Field's filter R(f) = f·exp(−(f/f0)⁴) (``whitening_f0`` cycles
+    per picture, default 0.4 × image size, i.e. 200 for 512 px) and scaling to an average
+    pixel variance ``target_variance``; turn it off for already whitened data.
+    ``scale_to_variance`` rescales the (possibly whitened) images so that their average
+    pixel variance is this value (useful for pre-whitened files at another scale).
+    ``border`` pixels at each image edge are never sampled; ``remove_mean`` subtracts each
+    patch's mean; ``normalize`` scales each patch to unit norm or unit variance.
+
+    ``input_noise`` (Linsker networks): white noise of the given variance per pixel is added
+    to every sensing sample and is the whole input in noise-unlearning samples; the signal
+    is the patch itself, whose covariance is estimated from ``covariance_samples`` patches.
+    """
+
+    kind: Literal["image_patches"] = "image_patches"
+    population: str = "input"
+    source: ImageSourceSpec = ImageSourceSpec()
+    patch_size: PositiveInt = 12
+    border: NonNegativeInt = 4
+    whiten: bool = True
+    whitening_f0: PositiveFinite | None = None
+    target_variance: PositiveFinite = 0.1
+    scale_to_variance: PositiveFinite | None = None
+    remove_mean: bool = False
+    normalize: Literal["unit_norm", "unit_variance"] | None = None
+    input_noise: InputNoiseSpec | None = None
+    covariance_samples: PositiveInt = 50000
+
+    @model_validator(mode="after")
+    def _white_noise_only(self):
+        if self.input_noise is not None and self.input_noise.filter_sd != 0:
+            raise ValueError("image patches take white input noise only (filter_sd: 0)")
+        return self
+
+    def populations(self) -> list[str]:
+        return [self.population]
+
+
+class ImagePatchStimulus:
+    """Random natural-image patches (flattened row-major), optionally with white input noise.
+
+    Parameters
+    ----------
+    spec : ImagePatchesStimulusSpec
+    size : int
+        The input population's size (patch_size², checked by the builder).
+
+    Raises
+    ------
+    DataError
+        If the images cannot be loaded (the message names the file) or the patches do not fit.
+    """
+
+    def __init__(self, spec, size: int):
+        from .images import PatchSampler, load_images, whiten_olshausen_field
+
+        self.spec = spec
+        self.sites = size
+        self.patch_shape = (spec.patch_size, spec.patch_size)
+        source = spec.source
+        if source.kind == "skimage":
+            images = load_images("skimage", names=source.names)
+        else:
+            images = load_images(source.path, file_format=_IMAGE_FILE_FORMATS[source.kind],
+                                 key=source.key, dtype=source.dtype, shape=source.shape)
+        where = "skimage" if source.kind == "skimage" else source.path
+        needed = spec.patch_size + 2 * spec.border
+        if min(images.shape[1:]) < needed:
+            raise DataError(f"{where}: images are {images.shape[1]}×{images.shape[2]} pixels; "
+                            f"{spec.patch_size}×{spec.patch_size} patches with a "
+                            f"{spec.border}-pixel border need at least {needed}×{needed}")
+        if spec.whiten:
+            images = whiten_olshausen_field(images, f0=spec.whitening_f0,
+                                            target_variance=spec.target_variance)
+        if spec.scale_to_variance is not None:
+            images = images - images.mean(axis=(1, 2), keepdims=True)
+            images *= np.sqrt(spec.scale_to_variance / images.var(axis=(1, 2)).mean())
+        self.sampler = PatchSampler(images, spec.patch_size, border=spec.border,
+                                    remove_mean=spec.remove_mean, normalize=spec.normalize)
+        self.noise_variance = spec.input_noise.variance if spec.input_noise else 0.0
+        covariance_rng = np.random.default_rng(COVARIANCE_SEED)
+        self.signal_covariance = np.cov(self.sampler.sample(spec.covariance_samples,
+                                                            covariance_rng), rowvar=False)
+        self.noise_covariance = self.noise_variance * np.eye(size)
+
+    def sample(self, rng: np.random.Generator, sensing: np.ndarray, dtype=np.float64
+               ) -> np.ndarray:
+        """Draw one input per entry of the boolean array ``sensing`` (any shape).
+
+        Patches and noise are drawn for every entry, so the stream does not depend on the
+        phases.
+
+        Returns
+        -------
+        ndarray, shape ``sensing.shape + (patch_size²,)``
+        """
+        sensing = np.asarray(sensing, dtype=bool)
+        count = int(sensing.size)
+        patches = self.sampler.sample(count, rng).reshape(sensing.shape + (self.sites,))
+        inputs = patches * sensing[..., None]
+        if self.noise_variance > 0:
+            inputs += np.sqrt(self.noise_variance) * rng.standard_normal(inputs.shape)
+        return inputs.astype(dtype, copy=False)
+
+
+@register_stimulus(ImagePatchesStimulusSpec)
+def build_image_patches(name, spec, ctx) -> None:
+    key = f"stimuli.{name}"
+    population = ctx.population_named(spec.population, f"{key}.population")
+    if population.size != spec.patch_size**2:
+        ctx.error(f"{key}.patch_size", f"{spec.patch_size}×{spec.patch_size} patches need an "
+                  f"input population of {spec.patch_size**2} units; {population.name!r} has "
+                  f"{population.size}")
+    source = ImagePatchStimulus(spec, population.size)
+    declare_source(name, spec, source, population, ctx)

@@ -1,0 +1,167 @@
+"""The protocol schema: what is done with a model (stimuli, phases, schedule, rates, recording,
+probes, seed, backend, dtype, ensembles). Pure data; loading YAML into it, with file/line
+error messages, lives in :mod:`plasticsim.spec.loading`.
+
+Symbols used in docstrings follow Linsker (1992): C feedforward weights, Q̂ running estimate
+of the output covariance, F = I − αQ̂ lateral weights, η feedforward rate, ε lateral rate.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, NonNegativeInt, PositiveInt, Tag, model_validator
+
+from ..model.registry import NEURONS, PROBES, STIMULI
+from ..schema import PositiveFinite, Spec
+from .model import ModelSpec, rule_learns
+
+
+def _tagged(registry: dict):
+    def kind_of(value: Any):
+        return value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return Annotated[Union[tuple(Annotated[c.spec_class, Tag(kind)]
+                                 for kind, c in registry.items())], Discriminator(kind_of)]
+
+
+StimulusSpec = _tagged(STIMULI)
+ProbeSpec = _tagged(PROBES)
+
+
+class PhaseSpec(Spec):
+    """One training phase. ``sign`` multiplies the feedforward update (+1 Hebbian)."""
+
+    enabled: bool = True
+    sign: Literal[-1, 1]
+
+
+class PhasesSpec(Spec):
+    """Sensing (signal + noise, Hebbian) and noise-unlearning (noise alone, anti-Hebbian)."""
+
+    sensing: PhaseSpec = PhaseSpec(sign=1)
+    noise_unlearning: PhaseSpec = PhaseSpec(sign=-1)
+
+    @model_validator(mode="after")
+    def _something_runs(self):
+        if not (self.sensing.enabled or self.noise_unlearning.enabled):
+            raise ValueError("at least one phase must be enabled")
+        return self
+
+
+class ScheduleSpec(Spec):
+    """How samples are presented.
+
+    ``samples`` presentations in all (both phases), in alternating blocks of
+    ``block_length`` samples per phase (1 = sample by sample), ``batch_size`` samples per
+    step (a mini-batch averages the updates). ``warmup_samples`` come first with feedforward
+    learning off, so that the running estimates (Q̂, q̂_L) start near their targets.
+    """
+
+    samples: PositiveInt
+    block_length: PositiveInt = 1
+    batch_size: PositiveInt = 1
+    warmup_samples: NonNegativeInt = 0
+
+    @model_validator(mode="after")
+    def _blocks_hold_whole_batches(self):
+        if self.block_length % self.batch_size:
+            raise ValueError(f"block_length ({self.block_length}) must be a multiple of "
+                             f"batch_size ({self.batch_size})")
+        return self
+
+
+class RateScheduleSpec(Spec):
+    """Learning rate: ``constant`` (η₀) or ``annealed`` (η₀ / (1 + t/τ), t in samples)."""
+
+    kind: Literal["constant", "annealed"] = "constant"
+    initial: PositiveFinite
+    tau: PositiveFinite | None = None
+
+    @model_validator(mode="after")
+    def _annealed_needs_tau(self):
+        if self.kind == "annealed" and self.tau is None:
+            raise ValueError("an annealed schedule needs tau (samples)")
+        return self
+
+
+class RecordSpec(Spec):
+    """What is stored: metrics and snapshots of the feedforward weights every ``every``
+    samples."""
+
+    every: PositiveInt = 5000
+    weights: bool = True
+
+
+class EnsembleSpec(Spec):
+    """E independent networks run as one batched simulation (see :mod:`plasticsim.ensemble`).
+
+    Members are every combination of the ``grid`` values (``{dotted.key: [values]}``, keys
+    as for ``--set``) with every seed: ``seeds`` lists the seeds, ``size: E`` stands for the
+    seeds ``seed``, ``seed + 1``, …, ``seed + E − 1`` (default: the protocol's seed alone).
+    Members share the schedule, recording, backend and dtype.
+    """
+
+    seeds: list[NonNegativeInt] | None = None
+    size: PositiveInt | None = None
+    grid: dict[str, list[Any]] = {}
+
+    @model_validator(mode="after")
+    def _well_formed(self):
+        if self.seeds is not None and self.size is not None:
+            raise ValueError("give either seeds or size, not both")
+        if self.seeds is not None and not self.seeds:
+            raise ValueError("seeds: give at least one seed")
+        shared = ("schedule", "record", "backend", "dtype", "seed", "ensemble", "name")
+        for key, values in self.grid.items():
+            if not values:
+                raise ValueError(f"grid.{key}: give at least one value")
+            if key.split(".")[0] in shared:
+                raise ValueError(f"grid.{key}: {key.split('.')[0]} is shared by all members "
+                                 f"and cannot vary (use seeds or size for seeds)")
+        return self
+
+
+class ProtocolSpec(Spec):
+    """A complete run: model + stimuli + phases + schedule + rates + recording."""
+
+    name: str = "protocol"
+    description: str = ""
+    model: ModelSpec
+    stimuli: dict[str, StimulusSpec]
+    phases: PhasesSpec = PhasesSpec()
+    schedule: ScheduleSpec
+    learning_rates: dict[str, RateScheduleSpec]
+    record: RecordSpec = RecordSpec()
+    seed: NonNegativeInt = 0
+    backend: str = "numpy"
+    dtype: Literal["float64", "float32"] = "float64"
+    ensemble: EnsembleSpec | None = None  # several networks at once (plasticsim.spec.ensemble)
+    probes: dict[str, ProbeSpec] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        populations = self.model.populations
+        for name, stimulus in self.stimuli.items():
+            for target in stimulus.populations():
+                if target not in populations:
+                    raise ValueError(f"stimuli.{name}: no population named {target!r} "
+                                     f"(populations: {sorted(populations)})")
+                if not NEURONS[populations[target].kind].extra.get("is_input"):
+                    raise ValueError(f"stimuli.{name}: {target!r} is not an input population "
+                                     f"(kind {populations[target].kind!r})")
+        for name, projection in self.model.projections.items():
+            if rule_learns(projection.rule) and name not in self.learning_rates:
+                raise ValueError(f"learning_rates: projection {name!r} learns "
+                                 f"({projection.rule.kind}) but has no learning rate")
+        batch = self.schedule.batch_size
+        for key, value in (("schedule.samples", self.schedule.samples),
+                           ("schedule.warmup_samples", self.schedule.warmup_samples),
+                           ("record.every", self.record.every)):
+            if value % batch:
+                raise ValueError(f"{key} ({value}) must be a multiple of schedule.batch_size "
+                                 f"({batch})")
+        for name in self.learning_rates:
+            if name not in self.model.projections:
+                raise ValueError(f"learning_rates.{name}: no projection named {name!r} "
+                                 f"(projections: {sorted(self.model.projections)})")
+        return self
