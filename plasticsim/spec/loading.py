@@ -8,7 +8,10 @@ too. The resolved document, not the original files, is what gets stored with the
 
 from __future__ import annotations
 
+import codecs
 import difflib
+import os
+import stat
 import typing
 from pathlib import Path
 from typing import Any
@@ -23,35 +26,215 @@ from .protocol import ProtocolSpec
 Location = tuple[str, int | None]  # (file, 1-based line)
 
 
-def _read_yaml(path: Path) -> tuple[Any, dict[tuple, Location]]:
-    """Parse a YAML file; return the data and a map from key paths to (file, line)."""
-    if not path.is_file():
-        raise SpecError(f"file not found (expected a YAML file at {path})", file=str(path))
-    text = path.read_text()
+# ------------------------------------------------------------------ reading YAML safely
+# Protocols and models are shared between labs, so the reader treats them as hostile: only
+# regular files, bounded in bytes, decoded strictly, and parsed with the safe loader under a
+# depth and alias-expansion budget (a 540-byte "billion laughs" file expands to gigabytes).
+#: Largest protocol or model file read (bytes); shipped ones are a few kilobytes.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+#: Deepest nesting of mappings and sequences, counted after alias expansion.
+MAX_DEPTH = 100
+#: Most YAML nodes a document may expand to through aliases.
+MAX_NODES = 200_000
+#: Most characters of scalars a document may expand to through aliases.
+MAX_CHARACTERS = 16 * 1024 * 1024
+#: Pseudo-file systems whose "files" are not documents (and may block or leak secrets).
+REFUSED_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def read_text_file(path: Path, what: str = "a YAML file") -> str:
+    """The UTF-8 text of a regular file, or a :class:`SpecError` that says why not.
+
+    Refuses directories, FIFOs, devices and anything under /proc, /sys or /dev (without
+    opening them, so a FIFO cannot block the reader), files over :data:`MAX_FILE_BYTES`, NUL
+    bytes and bytes that are not UTF-8 (with the line of the first bad byte).
+    """
+    where = str(path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        resolved = Path(os.path.realpath(path))
+    except (OSError, ValueError) as error:
+        raise SpecError(f"cannot resolve the path ({error}); expected {what}", file=where
+                        ) from None
+    if any(resolved == root or root in resolved.parents for root in REFUSED_ROOTS):
+        raise SpecError(f"{resolved} is not a regular file on disk (paths under /proc, /sys and "
+                        f"/dev are refused); expected {what}", file=where)
+    try:
+        info = os.stat(resolved)
+    except FileNotFoundError:
+        raise SpecError(f"file not found (expected {what} at {path})", file=where) from None
+    except (OSError, ValueError) as error:
+        raise SpecError(f"cannot read ({getattr(error, 'strerror', None) or error}); expected "
+                        f"{what}", file=where) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else
+                "a FIFO" if stat.S_ISFIFO(info.st_mode) else
+                "a socket" if stat.S_ISSOCK(info.st_mode) else "a device or special file")
+        raise SpecError(f"is {kind}, not a regular file; expected {what}", file=where)
+    if info.st_size > MAX_FILE_BYTES:
+        raise SpecError(f"is {info.st_size:,} bytes; at most {MAX_FILE_BYTES:,} bytes are read "
+                        f"as {what}", file=where)
+    try:
+        # O_NONBLOCK: if the file was swapped for a FIFO since the stat, opening cannot block.
+        descriptor = os.open(resolved, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SpecError(f"is not a regular file; expected {what}", file=where)
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise SpecError(f"cannot read ({error.strerror or error}); expected {what}",
+                        file=where) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(f"is over {MAX_FILE_BYTES:,} bytes; expected {what}", file=where)
+    return decode_text(raw, where)
+
+
+def decode_text(raw: bytes, where: str) -> str:
+    """Strict UTF-8 (a leading byte-order mark allowed); NUL bytes refused, with their line."""
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise SpecError(f"NUL byte at offset {nul}; expected UTF-8 text (is this a binary "
+                        "file?)", file=where, line=raw.count(b"\n", 0, nul) + 1)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(f"byte 0x{raw[error.start]:02x} at offset {error.start} is not UTF-8; "
+                        "expected UTF-8 text", file=where,
+                        line=raw.count(b"\n", 0, error.start) + 1) from None
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(root, where: str) -> None:
+    """Refuse recursive aliases and documents whose alias expansion exceeds the budget.
+
+    An iterative depth-first walk over the composed node graph (aliases are shared nodes):
+    each node's expanded size, character count and depth are computed once, so a bomb is
+    measured without being expanded.
+    """
+    measured: dict[int, tuple[int, int, int]] = {}   # id → (nodes, characters, depth)
+    on_path: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            nodes, characters, depth = 1, 0, 1
+            if isinstance(node, yaml.ScalarNode):
+                characters = len(node.value)
+            for child in _children(node):
+                child_nodes, child_characters, child_depth = measured[id(child)]
+                nodes += child_nodes
+                characters += child_characters
+                depth = max(depth, child_depth + 1)
+            line = node.start_mark.line + 1
+            if nodes > MAX_NODES or characters > MAX_CHARACTERS:
+                raise SpecError(f"the document expands through aliases to more than "
+                                f"{MAX_NODES:,} nodes or {MAX_CHARACTERS:,} characters (an "
+                                f"alias bomb?); write the values out or use fewer aliases",
+                                file=where, line=line)
+            if depth > MAX_DEPTH:
+                raise SpecError(f"nested deeper than {MAX_DEPTH} levels (aliases included)",
+                                file=where, line=line)
+            measured[key] = (nodes, characters, depth)
+            continue
+        if key in measured:
+            continue
+        if key in on_path:
+            raise SpecError("recursive alias: a node contains itself (anchors may only be "
+                            "used after their node is complete)", file=where,
+                            line=node.start_mark.line + 1)
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                raise SpecError("recursive alias: a node contains itself (anchors may only "
+                                "be used after their node is complete)", file=where,
+                                line=child.start_mark.line + 1)
+            if id(child) not in measured:
+                stack.append((child, False))
+
+
+def parse_yaml(text: str, where: str):
+    """Parse one YAML document with the safe loader under the depth and expansion budget.
+
+    Returns
+    -------
+    data : object
+        The document (plain Python values; no tag ever builds another object).
+    node : yaml.Node or None
+        Its node graph (for line numbers).
+
+    Raises
+    ------
+    SpecError
+        A syntax error (with its line), or a document over budget.
+    """
+    try:
+        # Nesting is checked on the event stream first: the parser is iterative, while the
+        # composer and constructor recurse and would end in RecursionError on deep input.
+        depth = 0
+        for count, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise SpecError(f"nested deeper than {MAX_DEPTH} levels", file=where,
+                                    line=event.start_mark.line + 1)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            if count > 4 * MAX_NODES:
+                raise SpecError(f"more than {MAX_NODES:,} YAML nodes", file=where,
+                                line=event.start_mark.line + 1)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, None
+            _check_expansion(node, where)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise SpecError(f"YAML syntax error: {error.problem or error}", file=str(path),
-                        line=line) from None
-    lines: dict[tuple, Location] = {}
+        problem = " ".join(str(error.problem or error).split())
+        raise SpecError(f"YAML syntax error: {problem}", file=where, line=line) from None
+    except yaml.YAMLError as error:
+        raise SpecError(f"YAML error: {' '.join(str(error).split())}", file=where) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as error:
+        # e.g. an integer with more digits than Python converts
+        raise SpecError(f"cannot read a value: {' '.join(str(error).split())[:200]}",
+                        file=where) from None
+    return data, node
 
-    def walk(current, prefix):
-        lines[prefix] = (str(path), current.start_mark.line + 1)
+
+def _read_yaml(path: Path) -> tuple[Any, dict[tuple, Location]]:
+    """Parse a YAML file; return the data and a map from key paths to (file, line)."""
+    data, node = parse_yaml(read_text_file(path), str(path))
+    lines: dict[tuple, Location] = {}
+    if node is None:
+        return data, lines
+    # Iterative walk: the graph is within budget, but aliases may repeat subtrees.
+    stack = [(node, ())]
+    while stack:
+        current, prefix = stack.pop()
+        lines.setdefault(prefix, (str(path), current.start_mark.line + 1))
         if isinstance(current, yaml.MappingNode):
             for key_node, value_node in current.value:
-                lines[prefix + (key_node.value,)] = (str(path), key_node.start_mark.line + 1)
-                walk_child = prefix + (key_node.value,)
-                walk(value_node, walk_child)
-                lines[walk_child] = (str(path), key_node.start_mark.line + 1)
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                lines[prefix + (key,)] = (str(path), key_node.start_mark.line + 1)
+                stack.append((value_node, prefix + (key,)))
         elif isinstance(current, yaml.SequenceNode):
             for index, item in enumerate(current.value):
-                walk(item, prefix + (str(index),))
-
-    if node is not None:
-        walk(node, ())
+                stack.append((item, prefix + (str(index),)))
     return data, lines
 
 
@@ -62,10 +245,14 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise SpecError(f"override {text!r} has an empty key", file="--set")
+    if not value.strip():
+        return key.split("."), ""
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        parsed = value
+        parsed, _ = parse_yaml(value, f"--set {key}")
+    except SpecError as error:
+        if not error.message.startswith("YAML syntax error"):
+            raise
+        parsed = value  # not YAML: the text itself
     return key.split("."), parsed
 
 
@@ -220,7 +407,8 @@ def check_moved_keys(document: dict, lines: dict, default_file: str) -> None:
     for (first, second), message in MOVED_KEYS.items():
         if second in model:
             fail((first, second), message)
-    for name, projection in (model.get("projections") or {}).items():
+    projections = model.get("projections")
+    for name, projection in (projections.items() if isinstance(projections, dict) else ()):
         if isinstance(projection, dict):
             for key, message in MOVED_PROJECTION_KEYS.items():
                 if key in projection:
@@ -232,7 +420,8 @@ def check_moved_keys(document: dict, lines: dict, default_file: str) -> None:
                         fail(("model", "projections", name, "constraints", str(index),
                               "projection"), "a constraint under a projection applies to that "
                              "projection: remove the 'projection' key")
-    for name, population in (model.get("populations") or {}).items():
+    populations = model.get("populations")
+    for name, population in (populations.items() if isinstance(populations, dict) else ()):
         if isinstance(population, dict) and population.get("kind") in RENAMED_POPULATION_KINDS:
             old = population["kind"]
             fail(("model", "populations", name, "kind"),
@@ -287,12 +476,25 @@ def resolve_protocol_document(path: str | Path, overrides: list[str] | None = No
         raise SpecError("a protocol file must be a mapping of keys", file=str(path), line=1)
     model_ref = data.get("model")
     if isinstance(model_ref, str):
-        model_path = (path.parent / model_ref).resolve()
-        if not model_path.is_file():
-            file, line = lines.get(("model",), (str(path), None))
-            raise SpecError(f"model file not found: {model_ref} (looked for {model_path})",
+        file, line = lines.get(("model",), (str(path), None))
+        model_path = path.parent / model_ref
+        try:
+            model_path = model_path.resolve()
+            exists = model_path.exists()
+        except (OSError, ValueError, RuntimeError):  # NUL byte, symlink loop, …
+            exists = False
+        if not exists:
+            looked = os.path.abspath(model_path).replace("\0", "\\0")
+            raise SpecError(f"model file not found: {model_ref} (looked for {looked})",
                             file=file, line=line, key_path="model")
-        model_data, model_lines = _read_yaml(model_path)
+        try:
+            model_data, model_lines = _read_yaml(model_path)
+        except SpecError as error:
+            if error.line is not None:
+                raise
+            # A path that is not a readable file: point at the protocol's ``model`` key.
+            raise SpecError(f"model {model_ref!r}: {error.message}", file=file, line=line,
+                            key_path="model") from None
         if not isinstance(model_data, dict):
             raise SpecError("a model file must be a mapping of keys", file=str(model_path),
                             line=1)
