@@ -25,6 +25,7 @@ from .analysis.linsker import layer_problem, snapshot_metrics
 from .analysis.summary import summarize
 from .backends import build
 from .engine.builder import build_plans
+from .engine.memory import check_plan_memory, check_spec_memory
 from .errors import OutputExistsError, PlasticsimError, SimulationDiverged, SpecError
 from .io.recording import FAILED_NAME, FINAL_NAME, PARTIAL_NAME, Recorder
 from .io.results import Results, load
@@ -82,16 +83,25 @@ def build_members(spec: ProtocolSpec, lines: dict | None = None, source: str | N
     BackendUnavailable
         The backend cannot run an operation of the plan.
     """
-    members = expand_ensemble(spec)
-    try:
-        plans = build_plans([member.spec for member in members])
-    except SpecError as error:
-        raise locate(error, lines, source) from None
+    members, plans = _plans(spec, lines, source)
     simulations = []
     for plan in plans:
         labels = [members[index].label for index in plan.info["members"]]
         simulations.append(build(plan, backend or spec.backend, labels))
     return members, plans, simulations
+
+
+def _plans(spec: ProtocolSpec, lines: dict | None, source: str | None):
+    """Members and plans of a protocol, with its memory checked before and after building."""
+    members = expand_ensemble(spec)
+    try:
+        for member in members:
+            check_spec_memory(member.spec, len(members))
+        plans = build_plans([member.spec for member in members])
+        check_plan_memory(plans)
+    except SpecError as error:
+        raise locate(error, lines, source) from None
+    return members, plans
 
 
 def validate(protocol, overrides: list[str] | None = None, backend: str | None = None):
@@ -103,25 +113,42 @@ def validate(protocol, overrides: list[str] | None = None, backend: str | None =
     plans : list of Plan
     """
     spec, lines, source = resolve_spec(protocol, overrides)
-    members = expand_ensemble(spec)
-    try:
-        plans = build_plans([member.spec for member in members])
-    except SpecError as error:
-        raise locate(error, lines, source) from None
+    _, plans = _plans(spec, lines, source)
     from .backends import check_supported
     for plan in plans:
         check_supported(plan, backend or spec.backend)
     return spec, plans
 
 
+def check_output_directory(out: Path) -> None:
+    """Refuse an ``out`` that is, or lies below, something other than a directory."""
+    for path in (out, *out.parents):
+        try:
+            if path.exists() or path.is_symlink():
+                if not path.is_dir():
+                    raise OutputExistsError(f"--out {out}: {path} exists and is not a "
+                                            "directory; expected a directory (or a new path)")
+                break
+        except OSError as error:
+            raise OutputExistsError(f"--out {out}: cannot use {path} ({error.strerror or error})"
+                                    ) from None
+        except ValueError as error:   # e.g. a NUL byte in the path
+            raise OutputExistsError(f"--out {out!r}: not a usable path ({error})") from None
+
+
 def prepare_output_directory(out: Path, overwrite: bool) -> None:
     """Create ``out``; refuse to touch an existing run unless ``overwrite``."""
+    check_output_directory(out)
     existing = [name for name in OUTPUT_FILES + (INDEX_NAME, MEMBERS_DIRECTORY)
                 if (out / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{out} already holds a run ({', '.join(existing)}); "
                                 f"choose another --out or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputExistsError(f"--out {out}: cannot create the directory "
+                                f"({error.strerror or error})") from None
     for name in existing:
         target = out / name
         shutil.rmtree(target) if target.is_dir() else target.unlink()
@@ -174,6 +201,7 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
         overrides.append(f"backend={backend}")
     spec, lines, source = resolve_spec(protocol, overrides)
     out = Path(out) if out is not None else Path("results") / spec.name
+    check_output_directory(out)
     # Everything that can fail on input fails here, before the output directory is touched.
     members, plans, simulations = build_members(spec, lines, source)
     prepare_output_directory(out, overwrite)

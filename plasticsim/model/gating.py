@@ -51,13 +51,13 @@ non-local idealisation here and is said so in :class:`DendriticGate`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
+from pydantic import model_validator
 from scipy.special import erf
 
-from ..schema import Finite, Spec
+from ..schema import AveragingRate, Finite, NonNegativeFinite, Size, Spec
 from .registry import SENSING
 
 # --------------------------------------------------------------------- gMLP (ML side)
@@ -233,8 +233,8 @@ class ThirdFactorSpec(Spec):
     sample. ``ratio`` is the ratio of the third-factor rate to the feedforward rate η.
     """
 
-    ratio: NonNegativeFloat = 1.0
-    average_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.001
+    ratio: NonNegativeFinite = 1.0
+    average_rate: AveragingRate = 0.001
 
 
 class GateSpec(Spec):
@@ -254,14 +254,14 @@ class GateSpec(Spec):
 
     source: str
     connectivity: Literal["dense", "kernel"] = "dense"
-    kernel_size: PositiveInt | None = None
+    kernel_size: Size | None = None
     normalisation: Literal["layer", "none"] = "layer"
     nonlinearity: Literal["linear", "relu", "sigmoid"] = "sigmoid"
     bias: Finite | None = None
     gain: Finite = 1.0
     offset: Finite = 0.0
-    init_scale: NonNegativeFloat = 0.0
-    learning_rate: NonNegativeFloat = 0.0
+    init_scale: NonNegativeFinite = 0.0
+    learning_rate: NonNegativeFinite = 0.0
     third_factor: ThirdFactorSpec | None = None
 
     @model_validator(mode="after")

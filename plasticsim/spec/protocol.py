@@ -8,12 +8,13 @@ of the output covariance, F = I − αQ̂ lateral weights, η feedforward rate, 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, NonNegativeInt, PositiveInt, Tag, model_validator
+from pydantic import Discriminator, Tag, field_validator, model_validator
 
 from ..model.registry import NEURONS, PROBES, STIMULI
-from ..schema import PositiveFinite, Spec
+from ..schema import MAX_SEED, PositiveFinite, SampleCount, SampleCount0, Seed, Size, Spec
 from .model import ModelSpec, rule_learns
 
 
@@ -57,10 +58,10 @@ class ScheduleSpec(Spec):
     learning off, so that the running estimates (Q̂, q̂_L) start near their targets.
     """
 
-    samples: PositiveInt
-    block_length: PositiveInt = 1
-    batch_size: PositiveInt = 1
-    warmup_samples: NonNegativeInt = 0
+    samples: SampleCount
+    block_length: SampleCount = 1
+    batch_size: Size = 1
+    warmup_samples: SampleCount0 = 0
 
     @model_validator(mode="after")
     def _blocks_hold_whole_batches(self):
@@ -88,7 +89,7 @@ class RecordSpec(Spec):
     """What is stored: metrics and snapshots of the feedforward weights every ``every``
     samples."""
 
-    every: PositiveInt = 5000
+    every: SampleCount = 5000
     weights: bool = True
 
 
@@ -101,8 +102,8 @@ class EnsembleSpec(Spec):
     Members share the schedule, recording, backend and dtype.
     """
 
-    seeds: list[NonNegativeInt] | None = None
-    size: PositiveInt | None = None
+    seeds: list[Seed] | None = None
+    size: Size | None = None
     grid: dict[str, list[Any]] = {}
 
     @model_validator(mode="after")
@@ -121,6 +122,11 @@ class EnsembleSpec(Spec):
         return self
 
 
+#: A protocol's name becomes its default output directory, ``results/<name>``: a plain file
+#: name (no separators, no ``..``, not hidden), so that it cannot point outside ``results/``.
+OUTPUT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
+
+
 class ProtocolSpec(Spec):
     """A complete run: model + stimuli + phases + schedule + rates + recording."""
 
@@ -132,14 +138,27 @@ class ProtocolSpec(Spec):
     schedule: ScheduleSpec
     learning_rates: dict[str, RateScheduleSpec]
     record: RecordSpec = RecordSpec()
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
     backend: str = "numpy"
     dtype: Literal["float64", "float32"] = "float64"
     ensemble: EnsembleSpec | None = None  # several networks at once (plasticsim.spec.ensemble)
     probes: dict[str, ProbeSpec] = {}
 
+    @field_validator("name")
+    @classmethod
+    def _plain_file_name(cls, name: str) -> str:
+        if not OUTPUT_NAME_PATTERN.match(name) or ".." in name:
+            raise ValueError(f"name {name!r} names the output directory results/<name>: use a "
+                             "plain file name of at most 200 letters, digits and . _ + - "
+                             "(starting with a letter or digit, no '/' or '..')")
+        return name
+
     @model_validator(mode="after")
     def _consistent(self):
+        if self.ensemble is not None and self.ensemble.size is not None and (
+                self.seed + self.ensemble.size - 1 > MAX_SEED):
+            raise ValueError(f"ensemble.size: seeds seed … seed + size − 1 must stay ≤ "
+                             f"{MAX_SEED} (seed {self.seed}, size {self.ensemble.size})")
         populations = self.model.populations
         for name, stimulus in self.stimuli.items():
             for target in stimulus.populations():

@@ -14,12 +14,12 @@ uses the stimulus's analytic covariance (input populations only).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
-from pydantic import Field
 
-from ...schema import PositiveFinite, Spec
+
+from ...schema import AveragingRate, PositiveFinite, Spec
 from ..registry import SENSING, register_constraint
 
 
@@ -40,7 +40,7 @@ class OutputPowerConstraintSpec(Spec):
     kind: Literal["unit_output_power"] = "unit_output_power"
     value: PositiveFinite = 1.0
     input_covariance: Literal["running", "exact"] = "running"
-    averaging_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.0002
+    averaging_rate: AveragingRate = 0.0002
 
 
 class TotalOutputPowerConstraintSpec(OutputPowerConstraintSpec):

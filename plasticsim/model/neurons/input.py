@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import PositiveInt
 
-from ...schema import Spec
+from ...schema import Size, Spec
 from ..registry import register_neuron
 
 
@@ -14,7 +13,7 @@ class InputPopulationSpec(Spec):
     """A population whose activity is set by a stimulus (``stimuli:`` in the protocol)."""
 
     kind: Literal["input"] = "input"
-    size: PositiveInt
+    size: Size
 
 
 @register_neuron(InputPopulationSpec, is_input=True)

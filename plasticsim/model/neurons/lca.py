@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
-from ...schema import PositiveFinite, Spec
+from ...schema import AveragingRate, PositiveFinite, Size, Spec
 from ..registry import register_neuron
 
 
@@ -29,12 +29,12 @@ class LcaPopulationSpec(Spec):
     """Sparse-coding units (LCA inference). Defaults: sparsenet.m's λ = 0.022, σ = 0.316."""
 
     kind: Literal["lca"] = "lca"
-    size: PositiveInt
+    size: Size
     prior: Literal["cauchy", "l1"] = "cauchy"
     sparsity: PositiveFinite = 0.022          # λ
     prior_scale: PositiveFinite = 0.316        # σ (Cauchy prior only)
     inference_steps: Annotated[int, Field(gt=0, le=100_000)] = 60
-    dt: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
+    dt: AveragingRate = 0.2
 
 
 def cauchy_slope(coefficients: np.ndarray, prior_scale: float) -> np.ndarray:

@@ -18,16 +18,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
-from ...schema import PositiveFinite, Spec
+from ...schema import AveragingRate, OpenFraction, PositiveFinite, Size, Spec
 from ..registry import register_neuron
 
 
 class HomeostasisSpec(Spec):
     """Homeostatic thresholds: Δθ = ``rate`` (n − ``target_rate``), batch means of n."""
 
-    target_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05   # p
+    target_rate: OpenFraction = 0.05   # p
     rate: PositiveFinite = 0.1                                   # γ
 
 
@@ -35,9 +35,9 @@ class LifPopulationSpec(Spec):
     """Leaky integrate-and-fire units; the output is the spike count per input."""
 
     kind: Literal["lif"] = "lif"
-    size: PositiveInt
+    size: Size
     time_steps: Annotated[int, Field(gt=0, le=100_000)] = 50
-    dt: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    dt: AveragingRate = 0.1
     initial_threshold: PositiveFinite = 2.0
     homeostasis: HomeostasisSpec | None = None
 

@@ -14,19 +14,17 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import PositiveInt
 
-from ...schema import Spec
+from ...schema import Size, Spec, Variance0
 from ..gating import GateSpec, build_gate
 from ..registry import register_neuron
-from ...schema import Variance0
 
 
 class LinearPopulationSpec(Spec):
     """Linear rate units; ``output_noise_variance`` σ_ν² of the white output noise."""
 
     kind: Literal["linear"] = "linear"
-    size: PositiveInt
+    size: Size
     output_noise_variance: Variance0 = 0.0
     # Two-compartment units: an apical gate fed by another population (None: ungated).
     gate: GateSpec | None = None

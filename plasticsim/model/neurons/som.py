@@ -22,10 +22,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import PositiveInt, model_validator
+from pydantic import model_validator
 
 from ...errors import DataError
-from ...schema import PositiveFinite, Spec
+from ...schema import PositiveFinite, SampleCount, Seed, Size, Spec
 from ..registry import register_neuron
 
 NEIGHBOURHOOD_KINDS = ("gaussian", "bubble")
@@ -55,11 +55,11 @@ class SomPopulationSpec(Spec):
     """Self-organising map units on a ``sheet`` of rows × columns (= ``size``)."""
 
     kind: Literal["som"] = "som"
-    size: PositiveInt
-    sheet: tuple[PositiveInt, PositiveInt]
+    size: Size
+    sheet: tuple[Size, Size]
     periodic: bool = False
     neighbourhood: NeighbourhoodSpec = NeighbourhoodSpec()
-    monitor_samples: PositiveInt = 1000
+    monitor_samples: SampleCount = 1000
 
     @model_validator(mode="after")
     def _sheet_holds_the_units(self):

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from ...errors import SpecError
-from ...schema import PositiveFinite, Spec
+from ...schema import PositiveFinite, Size, Spec
 from ..registry import register_probe
 
 #: Orientations per probe by default: every 7.5° over 180° (Ringach et al. sampled every
@@ -59,9 +59,9 @@ class GratingsProbeSpec(Spec):
     orientations: Annotated[int, Field(ge=4, le=360)] = DEFAULT_ORIENTATION_COUNT
     phases: Annotated[int, Field(ge=4, le=256)] = DEFAULT_PHASE_COUNT
     contrast: PositiveFinite = 1.0
-    grating_size: tuple[PositiveInt, PositiveInt] | None = None
+    grating_size: tuple[Size, Size] | None = None
     response: Literal["auto", "rate", "spike_count"] = "auto"
-    batch_size: PositiveInt = 4096
+    batch_size: Size = 4096
 
 
 @dataclass(frozen=True)

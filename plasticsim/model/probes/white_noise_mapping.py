@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import Callable, Literal
 
 import numpy as np
-from pydantic import PositiveInt
+
 
 from ...errors import DataError
-from ...schema import PositiveFinite, Spec
+from ...schema import PositiveFinite, SampleCount, Size, Spec
 from ..registry import register_probe
 
 
@@ -38,9 +38,9 @@ class WhiteNoiseMappingSpec(Spec):
     kind: Literal["white_noise_mapping"] = "white_noise_mapping"
     population: str
     input: str | None = None
-    samples: PositiveInt = 20000
+    samples: SampleCount = 20000
     variance: PositiveFinite | Literal["calibrated"] = "calibrated"
-    batch_size: PositiveInt = 1000
+    batch_size: Size = 1000
 
 
 def map_receptive_fields(respond: Callable[[np.ndarray], np.ndarray], n_pixels: int,

@@ -8,11 +8,10 @@ homeostatic target rate.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field
 
-from ...schema import Spec
+from ...schema import OpenFraction, Spec
 from ..registry import register_rule
 
 
@@ -20,7 +19,7 @@ class FoldiakLateralRuleSpec(Spec):
     """Anti-Hebbian lateral weights W ≥ 0 with zero diagonal; p the target firing rate."""
 
     kind: Literal["foldiak_lateral"] = "foldiak_lateral"
-    target_rate: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
+    target_rate: OpenFraction | None = None
 
 
 @register_rule(FoldiakLateralRuleSpec, accepts=("recurrent",), post_kinds=("lif",))

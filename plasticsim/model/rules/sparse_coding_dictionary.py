@@ -32,12 +32,12 @@ damped oscillator with damping ratio (r / 8γ)^½; r = 0.05, γ = 0.02 gives 0.5
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeFloat
 
-from ...schema import PositiveFinite, Spec
+
+from ...schema import AveragingRate, NonNegativeFinite, PositiveFinite, Spec
 from ..registry import register_rule
 
 
@@ -46,8 +46,8 @@ class SparseCodingDictionaryRuleSpec(Spec):
 
     kind: Literal["sparse_coding_dictionary"] = "sparse_coding_dictionary"
     variance_goal: PositiveFinite = 0.1
-    variance_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.01
-    gain_exponent: NonNegativeFloat = 0.02
+    variance_rate: AveragingRate = 0.01
+    gain_exponent: NonNegativeFinite = 0.02
 
 
 @register_rule(SparseCodingDictionaryRuleSpec, accepts=("feedforward",), post_kinds=("lca",))

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import NonNegativeInt, PositiveInt, model_validator
+from pydantic import model_validator
 
 from ...errors import DataError
-from ...schema import PositiveFinite, Spec
+from ...schema import PositiveFinite, SampleCount, Seed, Size, Size0, Spec
 from ..registry import register_stimulus
 from .gaussian_ring import InputNoiseSpec, declare_source
 
@@ -47,7 +47,7 @@ class ImageSourceSpec(Spec):
     names: list[str] | None = None
     key: str | None = None
     dtype: str | None = None
-    shape: tuple[PositiveInt, PositiveInt] | None = None
+    shape: tuple[Size, Size] | None = None
 
     @model_validator(mode="after")
     def _complete(self):
@@ -78,8 +78,8 @@ class ImagePatchesStimulusSpec(Spec):
     kind: Literal["image_patches"] = "image_patches"
     population: str = "input"
     source: ImageSourceSpec = ImageSourceSpec()
-    patch_size: PositiveInt = 12
-    border: NonNegativeInt = 4
+    patch_size: Size = 12
+    border: Size0 = 4
     whiten: bool = True
     whitening_f0: PositiveFinite | None = None
     target_variance: PositiveFinite = 0.1
@@ -87,7 +87,7 @@ class ImagePatchesStimulusSpec(Spec):
     remove_mean: bool = False
     normalize: Literal["unit_norm", "unit_variance"] | None = None
     input_noise: InputNoiseSpec | None = None
-    covariance_samples: PositiveInt = 50000
+    covariance_samples: SampleCount = 50000
 
     @model_validator(mode="after")
     def _white_noise_only(self):

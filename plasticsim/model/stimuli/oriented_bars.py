@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import NonNegativeFloat, PositiveInt
 
-from ...schema import PositiveFinite, Spec
+
+from ...schema import NonNegativeFinite, PositiveFinite, SampleCount, Seed, Size, Spec
 from ..registry import register_stimulus
 from .gaussian_ring import declare_source
 
@@ -29,12 +29,12 @@ class OrientedBarsStimulusSpec(Spec):
 
     kind: Literal["oriented_bars"] = "oriented_bars"
     population: str = "input"
-    patch_size: PositiveInt = 10
+    patch_size: Size = 10
     width: PositiveFinite = 1.0
     length: PositiveFinite = 4.0
-    jitter: NonNegativeFloat = 2.0
+    jitter: NonNegativeFinite = 2.0
     contrast: PositiveFinite = 1.0
-    covariance_samples: PositiveInt = 20000
+    covariance_samples: SampleCount = 20000
 
     def populations(self) -> list[str]:
         return [self.population]

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import NonNegativeInt, PositiveInt
 
-from ...schema import PositiveFinite, Spec
+
+from ...schema import PositiveFinite, Seed, Size, Spec
 from ..registry import register_stimulus
 
 
@@ -36,12 +36,12 @@ class SharedLatentStimulusSpec(Spec):
     population: str = "basal"
     apical_population: str = "apical"
     distribution: Literal["gaussian", "laplace"] = "gaussian"
-    shared_dimensions: PositiveInt = 2
+    shared_dimensions: Size = 2
     shared_variance: PositiveFinite = 1.0
-    distractor_dimensions: PositiveInt = 2
+    distractor_dimensions: Size = 2
     distractor_variance: PositiveFinite = 4.0
     input_noise_variance: PositiveFinite = 0.25
-    mixing_seed: NonNegativeInt = 0
+    mixing_seed: Seed = 0
 
     def populations(self) -> list[str]:
         return [self.population, self.apical_population]
