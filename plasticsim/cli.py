@@ -4,14 +4,40 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from .errors import PlasticsimError
+from .errors import DataError, PlasticsimError
+
+
+#: Exit statuses: input errors (bad YAML, values, files), divergence or non-finite final
+#: figures, an internal error (a bug: please report it), Ctrl-C.
+EXIT_INPUT, EXIT_DIVERGED, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 70, 130
+
+
+class UsageError(Exception):
+    """A command line argparse refused (printed as one line, exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors raised (one line, printed by :func:`main`) not printed."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "(no message)"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one line each: what the scientist needs to read, not source lines."""
+    print(f"plasticsim: warning: {_one_line(message)}", file=file or sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plasticsim", description=__doc__.split(";")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="plasticsim", description=__doc__.split(";")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a protocol and write results, summary and figures")
     run.add_argument("protocol", help="protocol YAML file")
@@ -47,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--reference-key", help="variable name in a .mat reference")
     compare.add_argument("--v1", default="ringach2002", help="V1 data set (ringach2002)")
     compare.add_argument("--out", help="report directory (default: compare/ next to the run)")
+    compare.add_argument("--allow-incomplete", action="store_true", help="compare a run "
+                         "that did not finish (results.incomplete.h5, complete = false)")
     compare.add_argument("--baseline", dest="baselines", action="append", default=[],
                          choices=("pca", "ica"), help="add PCA or FastICA fitted to the run's "
                          "own patches as a column (repeatable)")
@@ -95,70 +123,120 @@ def format_summary(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    """Run one command; every error ends as one line on stderr and an exit status.
+
+    Returns
+    -------
+    int
+        0, or :data:`EXIT_INPUT` (2), :data:`EXIT_DIVERGED` (3), :data:`EXIT_INTERNAL` (70),
+        :data:`EXIT_INTERRUPTED` (130).
+    """
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
-        if arguments.command == "run":
-            from .run import run
-            results = run(arguments.protocol, arguments.out, seed=arguments.seed,
-                          overrides=arguments.overrides, backend=arguments.backend,
-                          overwrite=arguments.overwrite, progress=not arguments.no_progress,
-                          figures=not arguments.no_figures)
-            print(f"{results.spec.name}: wrote {results.path}")
-            if hasattr(results, "members"):  # an ensemble: one line per member
-                for entry in results.index:
-                    fraction = entry["summary"].get("fraction_of_optimum")
-                    print(f"  {entry['directory']}  {entry['label']}"
-                          + (f"  fraction of optimum {fraction:.4%}" if fraction else ""))
-            else:
-                print(format_summary(results.summary))
-        elif arguments.command == "report":
-            from .io.results import load
-            from .plot.render import render_figures
-            results = load(arguments.results)
-            directory = Path(arguments.figures) if arguments.figures else \
-                results.path.parent / "figures"
-            paths = render_figures(results, directory)
-            state = "complete" if results.complete else "INCOMPLETE"
-            print(f"{results.path} ({state}; protocol {results.spec.name}, seed "
-                  f"{results.attributes.get('seed')}, backend "
-                  f"{results.attributes.get('backend')})")
-            print(format_summary(results.summary))
-            print(f"figures: {', '.join(str(p) for p in paths)}")
-        elif arguments.command == "compare":
-            from .compare import compare
-            report = compare(arguments.results, arguments.reference, arguments.v1,
-                             arguments.out, arguments.reference_key,
-                             baselines=arguments.baselines,
-                             baseline_patches=arguments.baseline_patches,
-                             baseline_seed=arguments.baseline_seed,
-                             ica_fields=arguments.ica_fields)
-            for name, row in report["populations"].items():
-                print(f"{name}: {100 * row['fraction_r2_above_0.9']:.0f}% R² > 0.9, "
-                      f"blob-like {row['blob_like_fraction']:.2f}, TV to V1 "
-                      f"{row['tv_distance_to_v1']:.3f}")
-            print(f"report: {', '.join(report['files'])}")
-        elif arguments.command == "validate":
-            from .run import validate
-            from .spec.loading import spec_to_yaml
-            spec, plans = validate(arguments.protocol, arguments.overrides, arguments.backend)
-            if arguments.print:
-                print(spec_to_yaml(spec), end="")
-            if arguments.plan:
-                for plan in plans:
-                    print(plan.describe())
-            model = spec.model
-            operations = sum(len(plan.operations) for plan in plans)
-            print(f"{arguments.protocol}: valid ({spec.name}: "
-                  + ", ".join(f"{n} {p.size}" for n, p in model.populations.items())
-                  + f"; {operations} operations per step; {spec.schedule.samples} samples; "
-                  f"backend {arguments.backend or spec.backend})")
+        return _main(argv)
+    finally:
+        warnings.showwarning = shown
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        arguments = _parser().parse_args(argv)
+    except UsageError as error:
+        print(f"plasticsim: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("plasticsim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    try:
+        _command(arguments)
     except PlasticsimError as error:
-        print(f"plasticsim: error: {error}", file=sys.stderr)
+        print(f"plasticsim: error: {_one_line(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("plasticsim: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        print("plasticsim: error: out of memory (reduce population sizes, batch_size or "
+              "ensemble size)", file=sys.stderr)
+        return EXIT_INPUT
+    except BrokenPipeError:   # output piped into e.g. head: nothing left to say
+        return 0
+    except Exception as error:  # a bug: still one line, and a status that says so
+        print(f"plasticsim: internal error: {type(error).__name__}: "
+              f"{_one_line(error)[:500]} (please report this with the command line)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
     return 0
+
+
+def _command(arguments) -> None:
+    """Carry out one parsed command (errors propagate to :func:`_main`)."""
+    if arguments.command == "run":
+        from .run import run
+        results = run(arguments.protocol, arguments.out, seed=arguments.seed,
+                      overrides=arguments.overrides, backend=arguments.backend,
+                      overwrite=arguments.overwrite, progress=not arguments.no_progress,
+                      figures=not arguments.no_figures)
+        print(f"{results.spec.name}: wrote {results.path}")
+        if hasattr(results, "members"):  # an ensemble: one line per member
+            for entry in results.index:
+                fraction = entry["summary"].get("fraction_of_optimum")
+                print(f"  {entry['directory']}  {entry['label']}"
+                      + (f"  fraction of optimum {fraction:.4%}" if fraction else ""))
+        else:
+            print(format_summary(results.summary))
+    elif arguments.command == "report":
+        from .io.results import load
+        from .plot.render import render_figures
+        results = load(arguments.results)   # checks the file's contract first
+        directory = Path(arguments.figures) if arguments.figures else \
+            results.path.parent / "figures"
+        try:
+            paths = render_figures(results, directory)
+        except OSError as error:
+            raise DataError(f"{directory}: cannot write figures "
+                            f"({error.strerror or error})") from None
+        except (ValueError, TypeError, IndexError, KeyError) as error:
+            # The contract holds but the content does not fit together: a damaged file.
+            raise DataError(f"{results.path}: cannot draw figures from this file "
+                            f"({type(error).__name__}: {_one_line(error)[:200]}); is it "
+                            "damaged?") from None
+        state = "complete" if results.complete else "INCOMPLETE"
+        print(f"{results.path} ({state}; protocol {results.spec.name}, seed "
+              f"{results.attributes.get('seed')}, backend "
+              f"{results.attributes.get('backend')})")
+        print(format_summary(results.summary))
+        print(f"figures: {', '.join(str(p) for p in paths)}")
+    elif arguments.command == "compare":
+        from .compare import compare
+        report = compare(arguments.results, arguments.reference, arguments.v1,
+                         arguments.out, arguments.reference_key,
+                         baselines=arguments.baselines,
+                         baseline_patches=arguments.baseline_patches,
+                         baseline_seed=arguments.baseline_seed,
+                         ica_fields=arguments.ica_fields,
+                         allow_incomplete=arguments.allow_incomplete)
+        for name, row in report["populations"].items():
+            print(f"{name}: {100 * row['fraction_r2_above_0.9']:.0f}% R² > 0.9, "
+                  f"blob-like {row['blob_like_fraction']:.2f}, TV to V1 "
+                  f"{row['tv_distance_to_v1']:.3f}")
+        print(f"report: {', '.join(report['files'])}")
+    elif arguments.command == "validate":
+        from .run import validate
+        from .spec.loading import spec_to_yaml
+        spec, plans = validate(arguments.protocol, arguments.overrides, arguments.backend)
+        if arguments.print:
+            print(spec_to_yaml(spec), end="")
+        if arguments.plan:
+            for plan in plans:
+                print(plan.describe())
+        model = spec.model
+        operations = sum(len(plan.operations) for plan in plans)
+        print(f"{arguments.protocol}: valid ({spec.name}: "
+              + ", ".join(f"{n} {p.size}" for n, p in model.populations.items())
+              + f"; {operations} operations per step; {spec.schedule.samples} samples; "
+              f"backend {arguments.backend or spec.backend})")
 
 
 if __name__ == "__main__":

@@ -46,16 +46,19 @@ import scipy.io
 
 from .analysis.baselines import (BASELINE_METHODS, DEFAULT_PATCHES, DEFAULT_SEED,
                                  energy_spread, fit_baseline, run_patches)
-from .analysis.gabor import good_fits, nxny_histogram, summarize_fits, total_variation_distance
+from .analysis.gabor import TABLE_COLUMNS, good_fits, nxny_histogram, summarize_fits, total_variation_distance
 from .analysis.receptive_fields import orientation_selectivity_index, summarize_receptive_fields
 from .analysis.v1_reference import V1_LITERATURE_MEDIANS, load_ringach2002
 from .errors import DataError
+from .schema import MAX_SEED
 from .io.results import load
 from .plot.images import plot_gabor_histograms, plot_nxny
 from .plot.mosaic import plot_mosaic
 from .plot.style import save, styled, subplots
 
 PACKAGED_REFERENCE = "olshausen_field_network.npz"
+#: Most patches the PCA/ICA baselines are fitted to.
+MAX_BASELINE_PATCHES = 10_000_000
 GOOD_R2 = 0.8
 V1_CHOICES = ("ringach2002",)
 #: Rows of the comparison table: (key, label, format).
@@ -103,7 +106,19 @@ def _fit(fields: np.ndarray) -> np.ndarray:
     return summarize_receptive_fields(fields)[1]
 
 
-def load_field_set(source: str | Path, key: str | None = None) -> FieldSet:
+def load_run(path: str | Path, allow_incomplete: bool = False):
+    """A run's results for comparison: contract checked, complete unless allowed otherwise."""
+    results = load(path)
+    if not results.complete and not allow_incomplete:
+        error = results.attributes.get("error")
+        raise DataError(f"{results.path}: the run is incomplete (complete = false"
+                        + (f"; error: {' '.join(str(error).split())[:200]}" if error else "")
+                        + "); pass --allow-incomplete to compare it anyway")
+    return results
+
+
+def load_field_set(source: str | Path, key: str | None = None,
+                   allow_incomplete: bool = False) -> FieldSet:
     """Load receptive fields from a run, a MATLAB dictionary or the packaged reference.
 
     Parameters
@@ -131,14 +146,25 @@ def load_field_set(source: str | Path, key: str | None = None) -> FieldSet:
     if path.suffix.lower() == ".mat":
         fields = _read_mat_dictionary(path, key)
         return FieldSet(path.stem, fields, _fit(fields), str(path))
-    results = load(path)
+    results = load_run(path, allow_incomplete)
     if not results.receptive_fields:
         raise DataError(f"{results.path}: holds no /receptive_fields; expected the results of "
                         "an image-driven run")
     population = next(iter(results.receptive_fields))
     fields = np.asarray(results.receptive_fields[population])
+    if fields.ndim != 3 or fields.dtype.kind not in "biuf" or 0 in fields.shape:
+        raise DataError(f"{results.path}: /receptive_fields/{population} has shape "
+                        f"{fields.shape} ({fields.dtype}); expected units × height × width "
+                        "numbers")
+    if not np.all(np.isfinite(fields)):
+        raise DataError(f"{results.path}: /receptive_fields/{population} holds non-finite "
+                        "values")
     table = results.gabor.get(population)
     table = _fit(fields) if table is None else np.asarray(table)
+    if table.dtype.names is None or not set(TABLE_COLUMNS) <= set(table.dtype.names) or \
+            table.shape != (fields.shape[0],):
+        raise DataError(f"{results.path}: /analysis/gabor/{population} is not a Gabor fit "
+                        f"table with one record per unit ({fields.shape[0]})")
     return FieldSet(results.spec.name, fields, table, str(results.path))
 
 
@@ -229,7 +255,7 @@ def baseline_field_sets(run: str | Path, methods, n_units: int,
     if str(run) == "olshausen-field" or Path(run).suffix.lower() == ".mat":
         raise DataError(f"{run}: the PCA/ICA baselines rebuild the patches of a run, so they "
                         "need a run's results.h5, not a dictionary")
-    patches, patch_shape = run_patches(load(run), n_patches, seed)
+    patches, patch_shape = run_patches(load_run(run, True), n_patches, seed)
     n_components = min(n_units, patches.shape[1])
     sets = []
     for method in dict.fromkeys(methods):   # once each, in the order given
@@ -245,7 +271,8 @@ def baseline_field_sets(run: str | Path, methods, n_units: int,
 def compare(run: str | Path, reference: str | Path | None = None, v1: str = "ringach2002",
             out: str | Path | None = None, reference_key: str | None = None,
             baselines=(), baseline_patches: int = DEFAULT_PATCHES,
-            baseline_seed: int = DEFAULT_SEED, ica_fields: str = "basis_functions") -> dict:
+            baseline_seed: int = DEFAULT_SEED, ica_fields: str = "basis_functions",
+            allow_incomplete: bool = False) -> dict:
     """Write a comparison report of a run's receptive fields; return its figures.
 
     Parameters
@@ -266,6 +293,8 @@ def compare(run: str | Path, reference: str | Path | None = None, v1: str = "rin
         Patches for the baselines and their seed (see :func:`baseline_field_sets`).
     ica_fields : {"basis_functions", "filters"}
         Which ICA fields are compared.
+    allow_incomplete : bool
+        Compare runs that did not finish (refused by default: their fields are not final).
 
     Returns
     -------
@@ -275,14 +304,25 @@ def compare(run: str | Path, reference: str | Path | None = None, v1: str = "rin
     """
     if v1 not in V1_CHOICES:
         raise DataError(f"unknown V1 data set {v1!r}; available: {', '.join(V1_CHOICES)}")
-    run_set = load_field_set(run)
-    reference_set = load_field_set(reference, reference_key) if reference is not None else None
+    if not 1 <= baseline_patches <= MAX_BASELINE_PATCHES:
+        raise DataError(f"--baseline-patches: expected an integer in [1, "
+                        f"{MAX_BASELINE_PATCHES}], got {baseline_patches}")
+    if not 0 <= baseline_seed <= MAX_SEED:
+        raise DataError(f"--baseline-seed: expected an integer in [0, {MAX_SEED}], got "
+                        f"{baseline_seed}")
+    run_set = load_field_set(run, allow_incomplete=allow_incomplete)
+    reference_set = (load_field_set(reference, reference_key, allow_incomplete)
+                     if reference is not None else None)
     if reference_set is not None and reference_set.name == run_set.name:
         reference_set.name += " (reference)"
     baseline_sets = baseline_field_sets(run, list(baselines), len(run_set.fields),
                                         baseline_patches, baseline_seed, ica_fields)
     out = Path(out) if out is not None else Path(run_set.source).parent / "compare"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"--out {out}: cannot create the report directory "
+                        f"({error.strerror or error}); expected a directory") from None
     v1_edges, v1_counts = load_ringach2002()
     sets = [run_set] + ([reference_set] if reference_set is not None else []) + baseline_sets
     rows = {field_set.name: population_row(field_set, v1_edges, v1_counts, reference_set

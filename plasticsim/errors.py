@@ -66,6 +66,13 @@ class OutputExistsError(PlasticsimError):
     """The output directory exists and ``overwrite`` was not requested."""
 
 
+class ConvergenceError(PlasticsimError):
+    """A bounded numerical search (an optimum, a root) stopped without an answer: the figure
+    it was to give is not finite, so the run is treated like a divergence."""
+
+    exit_code = 3
+
+
 class SimulationDiverged(PlasticsimError):
     """The simulation produced a non-finite value or an unstable lateral network.
 

@@ -28,7 +28,7 @@ from .engine.builder import build_plans
 from .engine.memory import check_plan_memory, check_spec_memory
 from .errors import OutputExistsError, PlasticsimError, SimulationDiverged, SpecError
 from .io.recording import FAILED_NAME, FINAL_NAME, PARTIAL_NAME, Recorder
-from .io.results import Results, load
+from .io.results import Results, load, must_be_finite
 from .spec.ensemble import EnsembleMember, expand_ensemble
 from .spec.loading import (apply_overrides, load_protocol_with_lines, locate,
                            protocol_from_document, spec_to_yaml)
@@ -368,6 +368,9 @@ class _MemberRun:
         simulation, position = self.simulation, self.position
         try:
             for path, value, attrs in simulation.final_arrays(position):
+                if path.startswith("weights/") and not _all_finite(value):
+                    raise SimulationDiverged(simulation.samples_done, path, float("nan"),
+                                             "the final weights are not finite")
                 if not path.startswith("stimulus/"):
                     self.recorder.write_entry(path, value, attrs)
             partial = self.recorder.close()
@@ -381,10 +384,13 @@ class _MemberRun:
             # fits is a (reported) finding, not a divergence.
             non_finite = [key for key, value in summary.items()
                           if isinstance(value, float) and not np.isfinite(value)
-                          and ("information" in key or "optimum" in key)]
+                          and must_be_finite(key)]
+            non_finite += [key for key, value in self.last_metrics.items()
+                           if not np.all(np.isfinite(value))]
             if non_finite:
                 raise SimulationDiverged(simulation.samples_done, non_finite[0], float("nan"),
                                          "a final figure is not finite")
+
             self.recorder.write_arrays("summary", {k: v for k, v in summary.items()
                                                    if not isinstance(v, str)})
             path = self.recorder.finish()
@@ -426,6 +432,13 @@ class _MemberRun:
             except OSError:  # the file itself is what failed: leave it as it is
                 warnings.warn(f"{self.recorder.partial_path}: could not be marked failed",
                               stacklevel=2)
+
+
+def _all_finite(value) -> bool:
+    if isinstance(value, dict):
+        return all(_all_finite(item) for item in value.values())
+    array = np.asarray(value)
+    return array.dtype.kind not in "fc" or bool(np.all(np.isfinite(array)))
 
 
 def _jsonable(value):

@@ -17,13 +17,20 @@ budget evenly), so one optimum serves both.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
 
+from ..errors import ConvergenceError
+
 NATS_PER_BIT = np.log(2.0)
 BUDGET_KINDS = ("weight", "power")
+#: Steps of 5 in ln μ that look for the lower end of the multiplier's bracket (e^-1000).
+MAX_BRACKET_STEPS = 200
+#: Iterations of the multiplier's root search.
+MAX_ROOT_ITERATIONS = 500
 
 
 def mutual_information(C: np.ndarray, q_signal: np.ndarray, q_noise: np.ndarray,
@@ -152,6 +159,12 @@ def water_filling_gains(signal_eigenvalues, noise_eigenvalues, output_noise_vari
     if candidates.size == 0:
         return gains
     ak, bk, costk = a[candidates], b[candidates], cost[candidates]
+    if c <= 0.0:
+        # Without output noise I = ½ Σ ln(a_k / b_k) over the active modes whatever their
+        # (positive) gains: the limit c → 0 of the water-filling solution; spend the budget
+        # evenly (the multiplier μ of the Lagrangian is then infinite and cannot be bracketed).
+        gains[candidates] = budget / (candidates.size * costk)
+        return gains
 
     def spent(log_mu):
         return np.sum(costk * _gains_for_multiplier(np.exp(log_mu), ak, bk, c, budget_kind))
@@ -159,9 +172,20 @@ def water_filling_gains(signal_eigenvalues, noise_eigenvalues, output_noise_vari
     # μ is the marginal MI per unit budget: ½(a−b)/c/cost bounds it from above.
     log_hi = np.log(np.max(0.5 * (ak - bk) / (c * costk))) + 1.0
     log_lo = log_hi - 1.0
-    while spent(log_lo) < budget:
+    for _ in range(MAX_BRACKET_STEPS):
+        if not np.isfinite(log_lo) or spent(log_lo) >= budget:
+            break
         log_lo -= 5.0
-    log_mu = optimize.brentq(lambda x: spent(x) - budget, log_lo, log_hi, xtol=1e-14, rtol=1e-14)
+    if not (np.isfinite(log_lo) and np.isfinite(log_hi)) or not spent(log_lo) >= budget:
+        raise ConvergenceError(f"water-filling optimum: no Lagrange multiplier spends the "
+                               f"budget {budget:g} after {MAX_BRACKET_STEPS} bracketing steps "
+                               f"(output noise variance {c:g}); the optimum is not computed")
+    try:
+        log_mu = optimize.brentq(lambda x: spent(x) - budget, log_lo, log_hi, xtol=1e-14,
+                                 rtol=1e-14, maxiter=MAX_ROOT_ITERATIONS)
+    except (ValueError, RuntimeError) as error:
+        raise ConvergenceError(f"water-filling optimum: the root search for the Lagrange "
+                               f"multiplier stopped ({error})") from None
     gains[candidates] = _gains_for_multiplier(np.exp(log_mu), ak, bk, c, budget_kind)
     return gains
 
@@ -249,8 +273,9 @@ def infomax_optimum(q_signal, q_noise, output_noise_variance, n_outputs, budget,
                                     n_outputs)
         cost = np.ones_like(gains) if budget_kind == "weight" else lam_s + lam_n
         C = optimal_weights_from_gains(gains, V, n_outputs, cost)
-        mi = 0.5 * np.sum(np.log((gains * (lam_s + lam_n) + output_noise_variance)
-                                 / (gains * lam_n + output_noise_variance)))
+        active = gains > 0  # inactive modes add ln(c/c) = 0 (and 0/0 where c = 0)
+        mi = 0.5 * np.sum(np.log((gains[active] * (lam_s + lam_n)[active] + output_noise_variance)
+                                 / (gains[active] * lam_n[active] + output_noise_variance)))
         return InfomaxOptimum(float(mi), gains, V, C, budget_kind, "water_filling")
     if method == "projected_gradient":
         C = projected_gradient_ascent(q_signal, q_noise, output_noise_variance, n_outputs,
@@ -284,7 +309,12 @@ def projected_gradient_ascent(q_signal, q_noise, output_noise_variance, n_output
                           budget_kind, q_sensing)
     step = 0.1
     mi = mutual_information(C, q_signal, q_noise, output_noise_variance)
-    for _ in range(max_iterations):
+    for iteration in range(max_iterations + 1):
+        if iteration == max_iterations:
+            warnings.warn(f"projected gradient ascent to the infomax optimum stopped after "
+                          f"{max_iterations} iterations before its tolerance {tolerance:g}; "
+                          f"the optimum may be slightly underestimated", stacklevel=2)
+            break
         gradient = mutual_information_gradient(C, q_signal, q_noise, output_noise_variance)
         # Move along the constraint surface: remove each row's component along the normal of
         # its own budget (c_i for weight, q_L c_i for power).

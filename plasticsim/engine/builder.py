@@ -606,6 +606,9 @@ class PlanBuilder:
                     chain = None
                     break
                 current = feeding[0]
+                if current in chain:  # a loop of linear layers has no input end
+                    chain = None
+                    break
                 chain.insert(0, current)
             if chain is None:
                 continue

@@ -98,7 +98,8 @@ class Recorder:
         value = np.asarray(value)
         if path not in self.file:
             self.file.create_dataset(path, shape=(0,) + value.shape, maxshape=(None,) + value.shape,
-                                     dtype=value.dtype, chunks=(max(1, 64 // max(1, value.size // 1024 + 1)),) + value.shape)
+                                     dtype=value.dtype, chunks=(max(1, 64 // max(1, value.size // 1024 + 1)),) + value.shape,
+                                     fletcher32=_checksummed(value))
         dataset = self.file[path]
         if dataset.shape[0] != self.n_records:
             raise RuntimeError(f"{path}: records out of step ({dataset.shape[0]} vs {self.n_records})")
@@ -110,7 +111,9 @@ class Recorder:
         for name, value in arrays.items():
             if name in target:
                 del target[name]
-            target.create_dataset(name, data=np.asarray(value))
+            value = np.asarray(value)
+            target.create_dataset(name, data=value,
+                                  fletcher32=_checksummed(value) and value.ndim > 0)
         target.attrs.update(attributes or {})
 
     def close(self) -> Path:
@@ -138,3 +141,10 @@ class Recorder:
         failed = self.out_dir / FAILED_NAME
         os.replace(self.partial_path, failed)
         return failed
+
+
+def _checksummed(value: np.ndarray) -> bool:
+    """Whether a dataset gets a Fletcher-32 checksum: numeric arrays with data, so that
+    damaged bytes are an error on reading instead of numbers plotted silently (scalars and
+    strings cannot be chunked, which the filter needs)."""
+    return value.dtype.kind in "biuf" and value.size > 0

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import yaml
 
-from ..errors import DataError
-from ..spec.loading import protocol_from_document
+from ..errors import DataError, SpecError
+from ..spec.loading import decode_text, parse_yaml, protocol_from_document
 
 
 @dataclass
@@ -101,7 +100,152 @@ def _read_group(group) -> dict:
     return out
 
 
+#: Root attributes every results file has (README, "Results file").
+REQUIRED_ATTRIBUTES = ("plasticsim_version", "seed", "backend", "dtype", "protocol", "complete")
+#: Groups and datasets every results file has, complete or not.
+REQUIRED_ENTRIES = ("spec", "populations", "history/step")
+#: What a complete run adds.
+REQUIRED_WHEN_COMPLETE = ("weights", "metrics", "summary")
+
+
+def must_be_finite(name: str) -> bool:
+    """Whether a summary figure must be finite in a complete run: the information figures.
+    (A NaN median of an empty set of good Gabor fits is a reported finding, not a failure.)"""
+    return "information" in name or "optimum" in name
+
+
+def results_path(path: str | Path) -> Path:
+    """``results.h5`` of a run directory, or the path itself; DataError if it is no file."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            path = path / "results.h5"
+        if not path.is_file():
+            raise DataError(f"{path}: results file not found (expected results.h5 or a run "
+                            "directory holding one)")
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: not a usable path ({error})") from None
+    return path
+
+
+def check_contract(path: str | Path) -> Path:
+    """Check a results file against the public layout before anything reads it.
+
+    Checks the root attributes, the groups and datasets every file has (and those of a
+    complete run), that ``/spec`` is text, that ``/history/step`` and every
+    ``/metrics/<name>`` and ``/history/weights/<name>`` have one entry per record, and that a
+    complete run's final weights and metrics are finite.
+
+    Returns
+    -------
+    Path
+        The results file.
+
+    Raises
+    ------
+    DataError
+        Naming everything that is missing or malformed.
+    """
+    path = results_path(path)
+    problems: list[str] = []
+    try:
+        handle = h5py.File(path, "r")
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: not a readable HDF5 file ({error})") from None
+    try:
+        with handle as file:
+            attributes = set(file.attrs.keys())
+            missing = [name for name in REQUIRED_ATTRIBUTES if name not in attributes]
+            if missing:
+                problems.append(f"root attribute(s) {', '.join(missing)} missing")
+            complete = bool(file.attrs.get("complete", False)) if "complete" in attributes \
+                else False
+            required = REQUIRED_ENTRIES + (REQUIRED_WHEN_COMPLETE if complete else ())
+            missing = [f"/{name}" for name in required if name not in file]
+            if missing:
+                problems.append(f"{', '.join(missing)} missing")
+            if "spec" in file and not (isinstance(file["spec"], h5py.Dataset)
+                                       and file["spec"].shape == ()
+                                       and file["spec"].dtype.kind in "OSU"):
+                problems.append("/spec is not a YAML text dataset")
+            records = None
+            if "history/step" in file:
+                step = file["history/step"]
+                if not isinstance(step, h5py.Dataset) or step.ndim != 1 or \
+                        step.dtype.kind not in "iu":
+                    problems.append("/history/step is not a 1-D integer dataset")
+                else:
+                    records = step.shape[0]
+            for group_name in ("metrics", "history/weights"):
+                group = file.get(group_name)
+                if group is None:
+                    continue
+                if not isinstance(group, h5py.Group):
+                    problems.append(f"/{group_name} is not a group")
+                    continue
+                for name, item in group.items():
+                    if not isinstance(item, h5py.Dataset) or item.ndim < 1 or \
+                            item.dtype.kind not in "biuf":
+                        problems.append(f"/{group_name}/{name} is not a numeric series")
+                    elif records is not None and item.shape[0] != records:
+                        problems.append(f"/{group_name}/{name} has {item.shape[0]} records, "
+                                        f"/history/step {records}")
+            if complete and not problems:
+                problems += _non_finite(file, ("weights",))
+                problems += [f"/summary/{name} is not finite"
+                             for name, item in file["summary"].items()
+                             if must_be_finite(name) and isinstance(item, h5py.Dataset)
+                             and item.dtype.kind == "f" and not np.all(np.isfinite(item[()]))]
+                metrics = file["metrics"]
+                for name, item in metrics.items():   # the last record is the final figure
+                    if item.shape[0] and not np.all(np.isfinite(item[-1])):
+                        problems.append(f"/metrics/{name} is not finite at the last record")
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as error:
+        raise DataError(f"{path}: corrupt results file ({' '.join(str(error).split())})"
+                        ) from None
+    if problems:
+        raise DataError(f"{path}: not a valid plasticsim results file: "
+                        + "; ".join(problems[:6])
+                        + (f"; and {len(problems) - 6} more" if len(problems) > 6 else ""))
+    return path
+
+
+def _non_finite(file, groups) -> list[str]:
+    """Datasets under ``groups`` that hold non-finite numbers (a complete run has none)."""
+    found = []
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset) and item.dtype.kind == "f" and item.size and \
+                not np.all(np.isfinite(item[()])):
+            found.append(f"/{item.name.lstrip('/')} holds non-finite values")
+    for group in groups:
+        if group in file and isinstance(file[group], h5py.Group):
+            file[group].visititems(visit)
+        elif group in file and not isinstance(file[group], h5py.Group):
+            found.append(f"/{group} is not a group")
+    return found
+
+
 def load(path: str | Path) -> Results:
+    """Read a results file, checking its contract first (:func:`check_contract`).
+
+    Raises
+    ------
+    DataError
+        The file is missing, not a plasticsim results file, or corrupt.
+    """
+    path = check_contract(path)
+    try:
+        return _load(path)
+    except SpecError as error:
+        raise DataError(f"{path}: /spec is not a valid protocol ({error})") from None
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError,
+            RuntimeError) as error:
+        raise DataError(f"{path}: corrupt results file ({type(error).__name__}: "
+                        f"{' '.join(str(error).split())[:300]})") from None
+
+
+def _load(path: Path) -> Results:
     """Read a results file written by :func:`plasticsim.run`.
 
     Parameters
@@ -114,24 +258,18 @@ def load(path: str | Path) -> Results:
     DataError
         If the file is missing or not a plasticsim results file.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.h5"
-    if not path.is_file():
-        raise DataError(f"{path}: results file not found")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise DataError(f"{path}: not a readable HDF5 file ({error})") from None
-    with handle as file:
-        if "spec" not in file:
-            raise DataError(f"{path}: not a plasticsim results file (no /spec)")
+    with h5py.File(path, "r") as file:
         spec_text = file["spec"][()]
-        spec_text = spec_text.decode() if isinstance(spec_text, bytes) else spec_text
+        where = f"{path}:/spec"
+        if isinstance(spec_text, bytes):
+            spec_text = decode_text(spec_text, where)
+        document, _ = parse_yaml(str(spec_text), where)
+        if not isinstance(document, dict):
+            raise DataError(f"{where}: not a protocol (expected a mapping of keys)")
         results = Results(
             path=path,
             attributes=dict(file.attrs),
-            spec=protocol_from_document(yaml.safe_load(spec_text), source=f"{path}:/spec"),
+            spec=protocol_from_document(document, source=where),
             weights=_read_group(file["weights"]) if "weights" in file else {},
             steps=file["history/step"][()] if "history/step" in file else np.zeros(0, int),
             history=_read_group(file["history/weights"]) if "history/weights" in file else {},
