@@ -305,7 +305,7 @@ def compare(run: str | Path, reference: str | Path | None = None, v1: str = "rin
     if v1 not in V1_CHOICES:
         raise DataError(f"unknown V1 data set {v1!r}; available: {', '.join(V1_CHOICES)}")
     if not 1 <= baseline_patches <= MAX_BASELINE_PATCHES:
-        raise DataError(f"--baseline-patches: expected an integer in [1, "
+        raise DataError(f"--baseline-patches: expected a positive integer in [1, "
                         f"{MAX_BASELINE_PATCHES}], got {baseline_patches}")
     if not 0 <= baseline_seed <= MAX_SEED:
         raise DataError(f"--baseline-seed: expected an integer in [0, {MAX_SEED}], got "
