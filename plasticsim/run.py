@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .analysis.linsker import layer_problem, snapshot_metrics
+from .analysis.linsker import (REACHABLE_TIME_CONSTANTS, integrated_rate, layer_problem,
+                               slowest_mode_eigenvalue, snapshot_metrics)
 from .analysis.summary import summarize
 from .backends import build
 from .engine.builder import build_plans
@@ -36,6 +37,8 @@ from .spec.protocol import ProtocolSpec
 
 OUTPUT_FILES = (FINAL_NAME, PARTIAL_NAME, FAILED_NAME, "summary.json", "figures")
 INDEX_NAME = "ensemble.json"
+#: Inputs above which the closed-form optimum's eigendecomposition is announced (it is N³).
+LARGE_EIGENPROBLEM = 1500
 MEMBERS_DIRECTORY = "members"
 
 
@@ -285,6 +288,7 @@ class _MemberRun:
         self.layers = self.info["linear_gaussian_layers"]
         self.optima = {}
         self.last_metrics: dict = {}
+        self.hints: dict = {}   # settling shortfalls and the reachability figure (summary)
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -304,8 +308,40 @@ class _MemberRun:
             if len(layer["chain"]) == 1 and layer["budget"] is not None:
                 problem = self._problem(layer, self.simulation.member_state(
                     self.position, layer["chain"]))
-                self.optima[layer["population"]] = problem.optimum().mutual_information
+                size = problem.signal_covariance.shape[0]
+                if size > LARGE_EIGENPROBLEM:
+                    warnings.warn(f"{layer['population']}: computing the closed-form infomax "
+                                  f"optimum of {size} inputs (an eigendecomposition of "
+                                  f"{size} × {size}); this can take minutes", stacklevel=2)
+                optimum = problem.optimum()
+                self.optima[layer["population"]] = optimum.mutual_information
+                self._reachability_hint(layer, problem, optimum)
         self.started = time.perf_counter()
+
+    def _reachability_hint(self, layer, problem, optimum) -> None:
+        """Warn when a local rule's slowest needed mode cannot be learnt in the samples given.
+
+        Stores ``<prefix>slowest_mode_time_constants`` (∫η dt · λ_min) for the summary.
+        """
+        projection = self.spec.model.projections.get(layer["projection"])
+        rate = self.spec.learning_rates.get(layer["projection"])
+        if projection is None or rate is None or getattr(projection.rule, "metric",
+                                                          "euclidean") != "euclidean":
+            return  # the natural-gradient metric moves every mode at the same rate
+        eigenvalue = slowest_mode_eigenvalue(problem, optimum)
+        learning = integrated_rate(rate.kind, rate.initial, rate.tau, self.spec.schedule.samples)
+        constants = learning * eigenvalue
+        prefix = "" if len(self.layers) == 1 else f"{layer['population']}_"
+        self.hints[prefix + "slowest_mode_time_constants"] = constants
+        if constants < REACHABLE_TIME_CONSTANTS:
+            warnings.warn(
+                f"{layer['projection']}: the slowest mode the infomax optimum uses has input "
+                f"eigenvalue λ = {eigenvalue:.3g}, a learning time constant 1/(ηλ) of about "
+                f"{1 / (rate.initial * eigenvalue):.3g} samples at η₀ = {rate.initial:g}; the "
+                f"{self.spec.schedule.samples} training samples give {constants:.2g} time "
+                f"constants (fewer than {REACHABLE_TIME_CONSTANTS:g}): the local rule may stop "
+                "short of the optimum (train longer, raise η, or use rule.metric: "
+                "input_covariance)", stacklevel=2)
 
     def _problem(self, layer, state):
         stored = {"noise_variances": layer["noise_variances"],
@@ -346,8 +382,30 @@ class _MemberRun:
                        if p["weights"] is not None and p["rule"] != "none"}
             snapshot = {learned[state_name]: value for state_name, value in
                         simulation.member_state(position, list(learned)).items()}
+        self._check_settling(metrics)
         self.recorder.record(simulation.samples_done, metrics, snapshot)
         self.last_metrics = metrics
+
+    def _check_settling(self, metrics: dict) -> None:
+        """Count records whose settling residual is above its tolerance; warn at the first."""
+        settling = self.info.get("settling", {})
+        for population, entry in settling.items():
+            key = (f"{entry['projection']}_settling_residual"
+                   if f"{entry['projection']}_settling_residual" in metrics
+                   else "settling_residual")
+            residual, tolerance = metrics.get(key), entry["tolerance"]
+            if residual is None or tolerance <= 0 or not residual > tolerance:
+                continue   # tolerance 0: a fixed number of iterations was asked for
+            prefix = "" if len(settling) == 1 else f"{entry['projection']}_"
+            count_key = prefix + "settling_records_above_tolerance"
+            self.hints[count_key] = self.hints.get(count_key, 0) + 1
+            self.hints[prefix + "settling_tolerance"] = tolerance
+            if self.hints[count_key] == 1:
+                warnings.warn(f"{entry['projection']}: the lateral settling of {population} "
+                              f"did not reach its tolerance: residual {residual:.3g} > "
+                              f"{tolerance:g} at sample {self.simulation.samples_done} "
+                              "(raise settling.iterations; later records are counted in "
+                              f"the summary's {count_key})", stacklevel=2)
 
     def probe(self) -> None:
         """Run the protocol's probes on the trained network; store what they measure."""
@@ -421,6 +479,7 @@ class _MemberRun:
             summary["final_settling_residual"] = float(max(residuals))
         if radii:
             summary["final_spectral_radius_F"] = float(max(radii))
+        summary.update(self.hints)
         return summary
 
     def fail(self, message: str) -> None:

@@ -237,3 +237,28 @@ def layer_problem(layer: dict, weights: list, budget=None) -> GaussianProblem:
     value = float(layer.get("budget_value") or 1.0)
     return GaussianProblem(signal, noise, float(layer["noise_variances"][-1]),
                            int(np.asarray(weights[-1]).shape[0]), kind, value)
+
+
+#: Time constants of its slowest mode a local rule needs to come close to the optimum.
+REACHABLE_TIME_CONSTANTS = 3.0
+
+
+def slowest_mode_eigenvalue(problem: GaussianProblem, optimum: InfomaxOptimum) -> float:
+    """Smallest eigenvalue of the sensing covariance q_L along the modes the optimum uses.
+
+    A Hebbian-type update driven by the input moves the weights along eigenmode k of q_L at
+    a rate η λ_k per sample (a time constant of 1/(η λ_k) samples), so the slowest mode the
+    optimum needs sets how long a local (Euclidean-metric) rule takes to reach it. A mode is
+    used where the optimal C carries more than 1e-3 of its largest mode energy.
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh(problem.sensing_covariance)
+    energy = np.sum((np.asarray(optimum.weights) @ eigenvectors) ** 2, axis=0)
+    used = energy > 1e-3 * energy.max() if energy.max() > 0 else np.ones(energy.shape, bool)
+    return float(np.min(eigenvalues[used]))
+
+
+def integrated_rate(kind: str, initial: float, tau: float | None, samples: int) -> float:
+    """∫ η(t) dt over ``samples`` training samples: η₀ T, or η₀ τ ln(1 + T/τ) if annealed."""
+    if kind == "annealed":
+        return float(initial * tau * np.log1p(samples / tau))
+    return float(initial * samples)
