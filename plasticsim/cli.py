@@ -7,6 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from .errors import DataError, PlasticsimError
 
 
@@ -118,7 +120,11 @@ def format_summary(summary: dict) -> str:
     lines = []
     for key, label, template in SUMMARY_ROWS:
         if key in summary:
-            lines.append(f"  {label:<42} {template.format(float(summary[key]))}")
+            value = summary[key]
+            if np.ndim(value) != 0 or not isinstance(np.asarray(value).item(), (int, float)):
+                raise DataError(f"summary {key} is not a number (got {np.asarray(value).dtype}"
+                                f" of shape {np.shape(value)})")
+            lines.append(f"  {label:<42} {template.format(float(value))}")
     return "\n".join(lines)
 
 

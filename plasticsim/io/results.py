@@ -104,8 +104,11 @@ def _read_group(group) -> dict:
 REQUIRED_ATTRIBUTES = ("plasticsim_version", "seed", "backend", "dtype", "protocol", "complete")
 #: Groups and datasets every results file has, complete or not.
 REQUIRED_ENTRIES = ("spec", "populations", "history/step")
+#: Entries that are groups wherever they appear.
+GROUPS = ("populations", "history", "history/weights", "metrics", "weights", "summary",
+          "stimulus", "analysis", "structure", "probes", "receptive_fields")
 #: What a complete run adds.
-REQUIRED_WHEN_COMPLETE = ("weights", "metrics", "summary")
+REQUIRED_WHEN_COMPLETE = ("summary",)
 
 
 def must_be_finite(name: str) -> bool:
@@ -164,6 +167,10 @@ def check_contract(path: str | Path) -> Path:
             missing = [f"/{name}" for name in required if name not in file]
             if missing:
                 problems.append(f"{', '.join(missing)} missing")
+            groups = [f"/{name}" for name in GROUPS if name in file
+                      and not isinstance(file[name], h5py.Group)]
+            if groups:
+                problems.append(f"{', '.join(groups)} should be a group, not a dataset")
             if "spec" in file and not (isinstance(file["spec"], h5py.Dataset)
                                        and file["spec"].shape == ()
                                        and file["spec"].dtype.kind in "OSU"):
@@ -196,8 +203,7 @@ def check_contract(path: str | Path) -> Path:
                              for name, item in file["summary"].items()
                              if must_be_finite(name) and isinstance(item, h5py.Dataset)
                              and item.dtype.kind == "f" and not np.all(np.isfinite(item[()]))]
-                metrics = file["metrics"]
-                for name, item in metrics.items():   # the last record is the final figure
+                for name, item in file.get("metrics", {}).items():   # the final figures
                     if item.shape[0] and not np.all(np.isfinite(item[-1])):
                         problems.append(f"/metrics/{name} is not finite at the last record")
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as error:
@@ -282,6 +288,9 @@ def _load(path: Path) -> Results:
             if "receptive_fields" in file else {},
             gabor=_read_group(file["analysis/gabor"]) if "analysis/gabor" in file else {},
         )
+        if results.complete and results.spec.model.projections and "weights" not in file:
+            raise DataError(f"{path}: not a valid plasticsim results file: /weights missing "
+                            "(a complete run of a model with projections stores them)")
         results.attributes["spec_yaml"] = spec_text
         if "stimulus" in file:
             for name, group in file["stimulus"].items():

@@ -422,7 +422,8 @@ def check_moved_keys(document: dict, lines: dict, default_file: str) -> None:
                              "projection: remove the 'projection' key")
     populations = model.get("populations")
     for name, population in (populations.items() if isinstance(populations, dict) else ()):
-        if isinstance(population, dict) and population.get("kind") in RENAMED_POPULATION_KINDS:
+        if isinstance(population, dict) and isinstance(population.get("kind"), str) and \
+                population["kind"] in RENAMED_POPULATION_KINDS:
             old = population["kind"]
             fail(("model", "populations", name, "kind"),
                  f"population kind {old!r} is now {RENAMED_POPULATION_KINDS[old]!r}, with its "
