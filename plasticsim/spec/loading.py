@@ -348,8 +348,13 @@ def _format_validation_error(error: ValidationError, lines: dict, default_file: 
     problems = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = problems[0]
     loc = tuple(str(part) for part in first["loc"])
-    # Drop discriminator tags (e.g. 'gaussian_ring') that pydantic inserts into the path.
-    key_path = tuple(part for part in loc if not _is_tag(part)) or loc
+    # Drop discriminator tags (e.g. 'gaussian_ring') that pydantic inserts into the path; a
+    # part the document has as a key (a stimulus named 'input') is the user's, not a tag.
+    kept: tuple = ()
+    for part in loc:
+        if kept + (part,) in lines or not _is_tag(part):
+            kept += (part,)
+    key_path = kept or loc
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         valid = _valid_keys(root, tuple(str(p) for p in first["loc"][:-1]
