@@ -85,12 +85,28 @@ SUMMARY_ROWS = (
 )
 
 
+# Figures that the builder prefixes with their owner (a layer or a projection), e.g.
+# ``layer2_fraction_of_optimum``: shown once per owner after the unprefixed rows.
+OWNER_ROWS = (
+    ("_mutual_information_bits", "mutual information (bits)", "{:.4f}"),
+    ("_optimum_bits", "optimum (bits)", "{:.4f}"),
+    ("_fraction_of_optimum", "fraction of optimum", "{:.4%}"),
+    ("_largest_principal_angle_rad", "largest principal angle (rad)", "{:.4f}"),
+    ("_orthonormality_error", "orthonormality error", "{:.2e}"),
+)
+
+
 def format_summary(summary: dict) -> str:
     """A two-column text table of the scalar results."""
     lines = []
     for key, label, template in SUMMARY_ROWS:
         if key in summary:
             lines.append(f"  {label:<42} {template.format(float(summary[key]))}")
+    for key, value in summary.items():
+        for suffix, label, template in OWNER_ROWS:
+            owner = key[:-len(suffix)]
+            if key.endswith(suffix) and owner and not isinstance(value, (list, dict, str)):
+                lines.append(f"  {label + ' (' + owner + ')':<42} {template.format(float(value))}")
     return "\n".join(lines)
 
 
