@@ -82,6 +82,15 @@ SUMMARY_ROWS = (
     ("median_ny", "median ny", "{:.2f}"),
     ("blob_like_fraction", "blob-like fraction (good fits)", "{:.1%}"),
     ("median_orientation_selectivity_index", "median orientation selectivity", "{:.2f}"),
+    # Self-organising maps (Kohonen): map quality and the orientation map's pinwheels.
+    ("quantisation_error_initial", "quantisation error (first record)", "{:.4f}"),
+    ("quantisation_error_final", "quantisation error (last record)", "{:.4f}"),
+    ("topographic_error_final", "topographic error (last record)", "{:.4f}"),
+    ("orientation_map_n_pinwheels", "pinwheels", "{:.0f}"),
+    ("orientation_map_column_spacing_units", "column spacing Λ (units)", "{:.2f}"),
+    ("orientation_map_pinwheel_density", "pinwheels per Λ²", "{:.2f}"),
+    ("orientation_map_orientation_smoothness_deg", "orientation step to neighbour (deg)",
+     "{:.1f}"),
 )
 
 
@@ -93,6 +102,8 @@ OWNER_ROWS = (
     ("_fraction_of_optimum", "fraction of optimum", "{:.4%}"),
     ("_largest_principal_angle_rad", "largest principal angle (rad)", "{:.4f}"),
     ("_orthonormality_error", "orthonormality error", "{:.2e}"),
+    ("_quantisation_error_final", "quantisation error (last record)", "{:.4f}"),
+    ("_topographic_error_final", "topographic error (last record)", "{:.4f}"),
 )
 
 
