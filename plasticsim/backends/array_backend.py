@@ -286,13 +286,17 @@ class ArraySimulation(Simulation):
         self._failures: dict[int, StepFailure] = {}
         self._set_aside: dict[int, dict] = {}
         step.training = chunk.training
-        for k in range(chunk.n_steps):
-            step.k, step.phase = k, int(chunk.phases[k])
-            for op, function in self.compiled:
-                if op.runs_in(step.phase, step.training):
-                    function(self.state, step)
-            if len(self._failures) == self.n_members:
-                break
+        # A failed member's arrays are still computed (then discarded) until the chunk ends:
+        # NumPy's overflow warnings about them would be about numbers nobody sees. Failures
+        # and non-finite weights are reported as errors.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for k in range(chunk.n_steps):
+                step.k, step.phase = k, int(chunk.phases[k])
+                for op, function in self.compiled:
+                    if op.runs_in(step.phase, step.training):
+                        function(self.state, step)
+                if len(self._failures) == self.n_members:
+                    break
         # Failed members: their state as it was when their step failed.
         for member, kept in self._set_aside.items():
             selected = self.xp.arange(self.n_members, device=self.namespace.device) == member
