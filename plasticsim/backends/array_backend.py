@@ -208,7 +208,7 @@ class _Step:
         """This step's rate of every member, shape (members,), in ``dtype``."""
         key = (name, dtype)
         if key not in self._cast_rates:
-            self._cast_rates[key] = self.simulation.xp.astype(self.rates[name], dtype)
+            self._cast_rates[key] = self.simulation._astype(self.rates[name], dtype)
         return self._cast_rates[key][:, self.k]
 
     def stream(self, name: str):
@@ -354,6 +354,11 @@ class ArraySimulation(Simulation):
         return result
 
     # ------------------------------------------------------------------ helpers
+    def _astype(self, array, dtype):
+        """``array`` in ``dtype``, without a copy when it already is (the array API's
+        ``astype`` copies by default)."""
+        return self.xp.astype(array, dtype, copy=False)
+
     def _members(self, vector, ndim: int):
         """A (members,) array shaped to broadcast against arrays of ``ndim`` dimensions."""
         return self.xp.reshape(vector, (-1,) + (1,) * (ndim - 1))
@@ -375,7 +380,7 @@ class ArraySimulation(Simulation):
         xp = self.xp
         gap = xp.linalg.vector_norm(Y - reconstructed, axis=(-2, -1))
         norm = xp.linalg.vector_norm(Y, axis=(-2, -1))
-        return xp.astype(gap, xp.float64) / xp.maximum(xp.astype(norm, xp.float64), 1e-300)
+        return self._astype(gap, xp.float64) / xp.maximum(self._astype(norm, xp.float64), 1e-300)
 
     # --------------------------------------------------------------- primitives
     # Each ``_<primitive>(op)`` returns ``function(state, step)``, which replaces the arrays
@@ -405,7 +410,7 @@ class ArraySimulation(Simulation):
             product = xp.matmul(state[source], self._transpose(state[weights]))
             if accumulate:
                 product = state[target] + product
-            state[target] = xp.astype(product, dtype)
+            state[target] = self._astype(product, dtype)
         return matmul
 
     def _normalise_gate_input(self, activity, normalisation: str):
@@ -430,20 +435,20 @@ class ArraySimulation(Simulation):
                                                     p["normalisation"])
             prediction = xp.matmul(normalised, self._transpose(state[op.reads["weights"]]))
             value = psi(p["bias"] + p["gain"] * (prediction - p["offset"]))
-            state[w["basal"]] = xp.astype(basal, dtypes["basal"])
-            state[w["normalised_source"]] = xp.astype(normalised, dtypes["normalised_source"])
-            state[w["prediction"]] = xp.astype(prediction, dtypes["prediction"])
-            state[w["gate_value"]] = xp.astype(value, dtypes["gate_value"])
-            state[w["target"]] = xp.astype(basal * value, dtypes["target"])
+            state[w["basal"]] = self._astype(basal, dtypes["basal"])
+            state[w["normalised_source"]] = self._astype(normalised, dtypes["normalised_source"])
+            state[w["prediction"]] = self._astype(prediction, dtypes["prediction"])
+            state[w["gate_value"]] = self._astype(value, dtypes["gate_value"])
+            state[w["target"]] = self._astype(basal * value, dtypes["target"])
         return gate
 
     def _settling_alpha(self, Q, alpha):
         """α per member in float64, as :func:`plasticsim.model.settling.settling_alpha`."""
         xp = self.xp
         if alpha == "gershgorin":
-            return 1.0 / xp.astype(xp.max(xp.sum(xp.abs(Q), axis=-1), axis=-1), xp.float64)
+            return 1.0 / self._astype(xp.max(xp.sum(xp.abs(Q), axis=-1), axis=-1), xp.float64)
         if alpha == "trace":
-            return 1.0 / xp.astype(xp.linalg.trace(Q), xp.float64)
+            return 1.0 / self._astype(xp.linalg.trace(Q), xp.float64)
         return xp.full(Q.shape[0], float(alpha), dtype=xp.float64, device=self.namespace.device)
 
     def _settle(self, op):
@@ -462,7 +467,7 @@ class ArraySimulation(Simulation):
                                                      SETTLING_SINGULAR))
                 residual = self._relative_residual(Y, xp.matmul(scaled, Q))
             else:
-                alpha = xp.astype(self._settling_alpha(Q, p["alpha"]), Q.dtype)
+                alpha = self._astype(self._settling_alpha(Q, p["alpha"]), Q.dtype)
                 alpha_Q = self._members(alpha, 3) * Q
                 y, active = Y, None
                 residual = None
@@ -483,7 +488,7 @@ class ArraySimulation(Simulation):
                 scaled = self._members(alpha, 3) * y
             self._fail(step, ~(residual <= 1.0), residual,  # ~(r ≤ 1) also catches NaN
                        SETTLING_DIVERGED)
-            state[target] = xp.astype(scaled, dtype)
+            state[target] = self._astype(scaled, dtype)
             state[monitor] = xp.maximum(state[monitor], residual)
         return settle
 
@@ -508,7 +513,7 @@ class ArraySimulation(Simulation):
             whole = state[target_name]
             target = whole[:, step.phase] if phase_indexed else whole
             rate = self._members(step.rate(op.rate, dtype), target.ndim)
-            updated = xp.astype(target + rate * (statistic - target), dtype)
+            updated = self._astype(target + rate * (statistic - target), dtype)
             state[target_name] = (self._set_phase(whole, step.phase, updated, xp)
                                   if phase_indexed else updated)
         return running_average
@@ -542,7 +547,7 @@ class ArraySimulation(Simulation):
             if offset:
                 update = update - offset
             coefficient = p["signs"][step.phase] * step.rate(op.rate, update.dtype)
-            state[delta] = xp.astype(self._members(coefficient, 3) * update, dtype)
+            state[delta] = self._astype(self._members(coefficient, 3) * update, dtype)
         return hebbian
 
     def _solve_right(self, op):
@@ -553,9 +558,9 @@ class ArraySimulation(Simulation):
         def solve_right(state, step):
             matrix, target = state[matrix_name], state[target_name]
             wide = xp.result_type(matrix.dtype, target.dtype)
-            solved = self._solve(step, xp.astype(matrix, wide),
-                                 xp.astype(self._transpose(target), wide), SOLVE_SINGULAR)
-            state[target_name] = xp.astype(self._transpose(solved), dtype)
+            solved = self._solve(step, self._astype(matrix, wide),
+                                 self._astype(self._transpose(target), wide), SOLVE_SINGULAR)
+            state[target_name] = self._astype(self._transpose(solved), dtype)
         return solve_right
 
     def _third_factor(self, op):
@@ -574,7 +579,7 @@ class ArraySimulation(Simulation):
             factor = decorrelated * (burst - state[r["average_burst"]][:, None, :])
             increment = xp.matmul(self._transpose(factor), state[r["pre"]])
             rate = self._members(ratio * step.rate(op.rate, increment.dtype), 3)
-            state[delta] = xp.astype(state[delta] + rate * increment, dtype)
+            state[delta] = self._astype(state[delta] + rate * increment, dtype)
         return third_factor
 
     def _predictive_gate(self, op):
@@ -588,22 +593,22 @@ class ArraySimulation(Simulation):
             update = learning_rate * xp.matmul(self._transpose(error),
                                                state[r["normalised_source"]])
             if "kernel" not in w:
-                state[w["weights"]] = xp.astype(state[w["weights"]] + update, weights_dtype)
+                state[w["weights"]] = self._astype(state[w["weights"]] + update, weights_dtype)
                 return
             # A shared kernel learns the sum of the updates over its taps (the reference's
             # bincount): a product with the one-hot table of the taps, then read back out.
             kernel, taps = state[w["kernel"]], state[r["taps"]]
             members, size = kernel.shape
             flat = xp.reshape(taps, (members, -1))
-            one_hot = xp.astype(flat[:, :, None] == xp.arange(size, device=self.namespace.device),
+            one_hot = self._astype(flat[:, :, None] == xp.arange(size, device=self.namespace.device),
                                 kernel.dtype)
-            increment = xp.matmul(xp.reshape(xp.astype(update, kernel.dtype),
+            increment = xp.matmul(xp.reshape(self._astype(update, kernel.dtype),
                                              (members, 1, -1)), one_hot)
             kernel = kernel + xp.reshape(increment, (members, size))
             gathered = xp.take_along_axis(kernel, xp.maximum(flat, 0), axis=1)
             dense = xp.where(taps >= 0, xp.reshape(gathered, tuple(taps.shape)), 0.0)
             state[w["kernel"]] = kernel
-            state[w["weights"]] = xp.astype(dense, weights_dtype)
+            state[w["weights"]] = self._astype(dense, weights_dtype)
         return predictive_gate
 
     def _constrain(self, op):
@@ -630,7 +635,7 @@ class ArraySimulation(Simulation):
                 coefficient = (xp.sum(delta * gradient, axis=axes)
                                / xp.sum(direction * gradient, axis=axes))
                 coefficient = coefficient[..., None] if per_unit else coefficient[:, None, None]
-                delta = xp.astype(delta - coefficient * direction, delta.dtype)
+                delta = self._astype(delta - coefficient * direction, delta.dtype)
                 state[delta_name] = delta
                 C = C + delta
             cost = xp.sum(C * cost_gradient(C), axis=-1)
@@ -638,7 +643,7 @@ class ArraySimulation(Simulation):
                 factor = xp.sqrt(value / cost)[..., None]
             else:
                 factor = xp.sqrt(C.shape[-2] * value / xp.sum(cost, axis=-1))[:, None, None]
-            state[weights_name] = xp.astype(C * factor, dtype)
+            state[weights_name] = self._astype(C * factor, dtype)
         return constrain
 
     def _apply_delta(self, op):
@@ -647,7 +652,7 @@ class ArraySimulation(Simulation):
         dtype = self._dtype_of(weights)
 
         def apply_delta(state, step):
-            state[weights] = xp.astype(state[weights] + state[delta], dtype)
+            state[weights] = self._astype(state[weights] + state[delta], dtype)
         return apply_delta
 
     def _clip(self, op):
@@ -684,14 +689,14 @@ class ArraySimulation(Simulation):
             drive = xp.matmul(patches, self._transpose(directions))
             overlaps = xp.matmul(directions, self._transpose(directions))
             # plasticsim.model.neurons.lca.stable_lca_step, per member.
-            largest = xp.astype(xp.linalg.eigvalsh(overlaps)[:, -1], xp.float64)
+            largest = self._astype(xp.linalg.eigvalsh(overlaps)[:, -1], xp.float64)
             if prior == "cauchy":
                 curvature = 2.0 * sparsity / (prior_scale
-                                              * xp.astype(xp.min(gains, axis=-1), xp.float64))**2
+                                              * self._astype(xp.min(gains, axis=-1), xp.float64))**2
             else:
                 curvature = 0.0
             stable = xp.minimum(1.0 / xp.maximum(largest + curvature, 1.0), dt)
-            step_size = self._members(xp.astype(stable, drive.dtype), 3)
+            step_size = self._members(self._astype(stable, drive.dtype), 3)
             scale = gains[:, None, :]
             if prior == "l1":
                 units = overlaps.shape[-1]
@@ -710,7 +715,7 @@ class ArraySimulation(Simulation):
                     contributions = contributions + step_size * (
                         drive - xp.matmul(contributions, overlaps) - sparsity * slope)
                 code = contributions / scale
-            state[target] = xp.astype(code, dtype)
+            state[target] = self._astype(code, dtype)
         return lca
 
     def _residual(self, op):
@@ -719,7 +724,7 @@ class ArraySimulation(Simulation):
         dtype = self._dtype_of(target)
 
         def residual(state, step):
-            state[target] = xp.astype(state[op.reads["input"]] - xp.matmul(
+            state[target] = self._astype(state[op.reads["input"]] - xp.matmul(
                 state[op.reads["code"]], state[op.reads["weights"]]), dtype)
         return residual
 
@@ -732,11 +737,11 @@ class ArraySimulation(Simulation):
         def gain_normalisation(state, step):
             gain = state[gain_name] * (state[op.reads["variance"]] / goal) ** exponent
             # A unit silent for very long has v → 0; keep its gain representable.
-            gain = xp.astype(xp.maximum(gain, 1e-6), gain_dtype)
+            gain = self._astype(xp.maximum(gain, 1e-6), gain_dtype)
             weights = state[weights_name]
             factor = gain / xp.linalg.vector_norm(weights, axis=-1)
             state[gain_name] = gain
-            state[weights_name] = xp.astype(weights * factor[:, :, None], weights_dtype)
+            state[weights_name] = self._astype(weights * factor[:, :, None], weights_dtype)
         return gain_normalisation
 
     def _lif_window(self, op):
@@ -760,10 +765,10 @@ class ArraySimulation(Simulation):
                 if inhibition is not None:
                     leak = leak - xp.matmul(spikes, inhibition)
                 potentials = potentials + dt * leak
-                spikes = xp.astype(potentials > thresholds, drive.dtype)
+                spikes = self._astype(potentials > thresholds, drive.dtype)
                 potentials = potentials * (1.0 - spikes)   # reset the units that fired
                 counts = counts + spikes
-            state[target] = xp.astype(counts, dtype)
+            state[target] = self._astype(counts, dtype)
         return lif_window
 
     def _homeostasis(self, op):
@@ -773,7 +778,7 @@ class ArraySimulation(Simulation):
         dtype = self._dtype_of(target)
 
         def homeostasis(state, step):
-            state[target] = xp.astype(
+            state[target] = self._astype(
                 state[target] + rate * (xp.mean(state[op.reads["source"]], axis=1) - goal),
                 dtype)
         return homeostasis
@@ -793,13 +798,13 @@ class ArraySimulation(Simulation):
                        - 2.0 * xp.matmul(inputs, self._transpose(weights)))
             winners = xp.argmin(squared, axis=-1)   # ‖x‖² is the same for every unit
             rows = xp.broadcast_to(winners[:, :, None], tuple(squared.shape))
-            distance = xp.astype(xp.take_along_axis(distances, rows, axis=1), xp.float64)
+            distance = self._astype(xp.take_along_axis(distances, rows, axis=1), xp.float64)
             width = self._members(step.rate(op.rate, xp.float64), 3)
             if kind == "bubble":
-                value = xp.astype(distance <= width, xp.float64)
+                value = self._astype(distance <= width, xp.float64)
             else:
                 value = xp.exp(-(distance**2) / (2.0 * width**2))
-            state[target] = xp.astype(value, dtype)
+            state[target] = self._astype(value, dtype)
         return som_competition
 
 
