@@ -74,6 +74,14 @@ def test_plain_array_takes_numpy_without_a_gpu():
     assert build(build_plan(spec), "array").backend_name == "array:numpy"
 
 
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+def test_torch_without_a_device_name_takes_the_cpu_without_cuda():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is usable here")
+    assert resolve_namespace("array:torch").name == "array:torch:cpu"
+
+
 @pytest.mark.parametrize("name", ["array:fortran", "array:numpy:cuda", "array:torch:tpu",
                                   "array:torch:cpu:0", "array:cupy:cuda", "array:"])
 def test_unknown_names_list_the_known_ones(name):
