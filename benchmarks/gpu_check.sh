@@ -56,7 +56,7 @@ timeout 420 "$PYTHON" -m pytest -q -rs -p no:cacheprovider -m "$MARKS" -k "$FILT
 
 echo "== 2. $ENSEMBLE networks of 64x16, float32, on $BACKEND"
 for batch in 1 100; do
-    timeout 300 "$PYTHON" benchmarks/linsker_speed.py --no-brian2 --no-memory --no-sparse \
+    timeout 300 "$PYTHON" benchmarks/linsker_speed.py --no-brian2 --no-memory --no-sparse --no-gemm \
         --sizes 64x16 --dtype float32 --only array_ensemble --array "$BACKEND" \
         --array-ensemble "$ENSEMBLE" --array-ensemble-batch "$batch" --repeats 2 \
         --samples "${SAMPLES:-0}" \

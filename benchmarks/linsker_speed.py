@@ -384,6 +384,8 @@ def main(argv=None) -> int:
                         help="the GPU's FP32 peak in TFLOP/s (0: from its name if known)")
     parser.add_argument("--no-brian2", action="store_true", help="skip the Brian2 rows")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory check")
+    parser.add_argument("--no-gemm", action="store_true",
+                        help="skip the CPU GEMM rate (e.g. for GPU rows)")
     parser.add_argument("--no-sparse", action="store_true",
                         help="skip the Olshausen–Field and SAILnet rows")
     parser.add_argument("--repeats", type=int, default=3)
@@ -412,8 +414,9 @@ def main(argv=None) -> int:
         samples = max(multiple, arguments.samples or SAMPLES[row][index] // divisor)
         return samples // multiple * multiple
 
-    gemm = measure_gemm()
-    print(f"GEMM (2048², float64, {os.cpu_count()} cores): {gemm:.1f} GFLOP/s", flush=True)
+    gemm = None if arguments.no_gemm else measure_gemm()
+    if gemm is not None:
+        print(f"GEMM (2048², float64, {os.cpu_count()} cores): {gemm:.1f} GFLOP/s", flush=True)
     baseline = BaselineCheckout(arguments.baseline_checkout) \
         if arguments.baseline_checkout else None
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
@@ -466,7 +469,7 @@ def main(argv=None) -> int:
                     entry[kind] = {
                         "samples_per_second": rate,
                         "gflops": rate * flops / 1e9,
-                        "fraction_of_gemm": rate * flops / 1e9 / gemm,
+                        "fraction_of_gemm": rate * flops / 1e9 / gemm if gemm else None,
                         "fraction_of_in_cache_bound": rate / IN_CACHE_BOUND[(n_in, n_out)]
                         if (n_in, n_out) in IN_CACHE_BOUND else None,
                         "ratio_to_brian2_standalone": rate / standalone if standalone else None,
@@ -582,7 +585,8 @@ def targets(report: dict) -> list[str]:
                 lines.append(f"target numba one-sample ≥ 50% of in-cache bound at 64x16 "
                              f"({kind}): {fraction:.1%} — "
                              f"{'met' if fraction >= 0.5 else 'NOT met'}")
-        candidates = [(rows[("linsker", size, name)][kind]["fraction_of_gemm"], name, kind)
+        candidates = [(rows[("linsker", size, name)][kind]["fraction_of_gemm"] or 0.0, name,
+                       kind)
                       for name in ("numba_batch", "numba_ensemble", "numba_ensemble_batch",
                                    "array_batch")
                       if ("linsker", size, name) in rows

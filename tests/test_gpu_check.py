@@ -13,7 +13,8 @@ from conftest import REPOSITORY
 
 def test_cpu_path_runs_conformance_and_the_ensemble_benchmark(tmp_path):
     environment = dict(os.environ, DEVICE="cpu", PYTHON=sys.executable, ENSEMBLE="4",
-                       SAMPLES="100", PROTOCOLS="linsker1992_1d", OUT_DIR=str(tmp_path))
+                       SAMPLES="100", PROTOCOLS="linsker1992_1d and float64",
+                       OUT_DIR=str(tmp_path))
     result = subprocess.run(["bash", str(REPOSITORY / "benchmarks" / "gpu_check.sh")],
                             env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
