@@ -19,6 +19,10 @@ Rows (samples per second; for ensembles, summed over members):
   sample at a time, members in parallel threads.
 - ``numba_ensemble_batch``: one network per core, each with mini-batches of ``--batch``.
 - ``array_batch``: the array backend (``--array`` namespace), where it is installed.
+- ``array_ensemble``: ``--array-ensemble`` networks (0: skipped; 1024 on a GPU) as one stack
+  on the array backend, each with mini-batches of ``--array-ensemble-batch`` (default 1: one
+  sample at a time). For float32 on a CUDA device the row also gives the fraction of the
+  card's FP32 peak (``--fp32-peak`` TFLOP/s, or the vendor figure for known card names).
 - ``brian2_cpp_standalone`` / ``brian2_cython``: :func:`brian2_linsker.measure_brian2`, each
   in a subprocess; its main-loop time (code generation and compilation excluded).
 - ``olshausen_field`` and ``sailnet`` networks (the shipped protocols on the built-in images,
@@ -76,6 +80,7 @@ SAMPLES = {
     "numba_batch": [400_000, 100_000, 10_000],
     "numba_ensemble": [50_000, 5_000, 500],  # per member
     "array": [100_000, 20_000, 4_000],
+    "array_ensemble": [1_000, 200, 50],  # per member
 }
 QUICK_DIVISOR = 5
 #: The sparse networks: protocol, samples per measurement (numpy, numba, array).
@@ -84,7 +89,10 @@ SPARSE_NETWORKS = {"olshausen_field": ("olshausen_field_image_patches.yaml", 2_0
 #: Built-in images instead of files outside the repository (as the test suite does).
 BUILTIN_IMAGES = ["stimuli.input.source={kind: skimage}", "stimuli.input.whiten=true"]
 LINSKER_ROWS = ("numpy", "numba", "numba_batch", "numba_ensemble", "numba_ensemble_batch",
-                "array_batch")
+                "array_batch", "array_ensemble")
+#: Dense FP32 peak (TFLOP/s, vendor figures, no tensor cores) by CUDA device name.
+FP32_PEAK_TFLOPS = {"H200": 67.0, "H100 PCIe": 51.2, "H100": 67.0, "A100": 19.5, "L40S": 91.6,
+                    "L4": 30.3, "A10": 31.2, "T4": 8.1}
 
 
 def flops_per_sample(n_in: int, n_out: int) -> int:
@@ -185,10 +193,30 @@ def measure_simulation(spec, backend: str, samples: int, repeats: int) -> dict:
     return _timed_simulation([spec], backend, samples, repeats)
 
 
+def measure_ensemble(spec, backend: str, members: int, samples: int, repeats: int) -> dict:
+    """``members`` networks (seeds 0 … members − 1) in one plan on ``backend``."""
+    specs = [spec.model_copy(update={"seed": seed}) for seed in range(members)]
+    return _timed_simulation(specs, backend, samples, repeats)
+
+
 def measure_numba_ensemble(spec, members: int, samples: int, repeats: int) -> dict:
     """``members`` networks (seeds 0 … members − 1) in one plan on the numba backend."""
-    specs = [spec.model_copy(update={"seed": seed}) for seed in range(members)]
-    return _timed_simulation(specs, "numba", samples, repeats)
+    return measure_ensemble(spec, "numba", members, samples, repeats)
+
+
+def fp32_peak(backend: str, given: float) -> float | None:
+    """The CUDA device's dense FP32 peak in TFLOP/s: ``given`` if positive, else the vendor
+    figure of a known card name; None off CUDA or for an unknown card."""
+    if given > 0:
+        return given
+    if "cuda" not in backend and "cupy" not in backend:
+        return None
+    try:
+        import torch
+        device = torch.cuda.get_device_name(0)
+    except Exception:  # noqa: BLE001  (no PyTorch or no device: the peak is unknown)
+        return None
+    return next((peak for key, peak in FP32_PEAK_TFLOPS.items() if key in device), None)
 
 
 def sparse_network_spec(name: str, backend: str, dtype: str = "float64"):
@@ -324,10 +352,15 @@ def linsker_jobs(arguments, n_in, n_out, count) -> dict:
         "numba_ensemble_batch": (batch, workers, max(batch, count(
             "numba_batch", n_in, n_out, batch * workers) // workers // batch * batch)),
         "array_batch": (batch, 0, count("array", n_in, n_out, batch)),
+        "array_ensemble": (arguments.array_ensemble_batch, arguments.array_ensemble,
+                           count("array_ensemble", n_in, n_out,
+                                 arguments.array_ensemble_batch)),
     }
 
 
 def run_linsker_row(row, spec, members, samples, backend_array) -> dict:
+    if row == "array_ensemble":
+        return measure_ensemble(spec, backend_array, members, samples, 1)
     if members:
         return measure_numba_ensemble(spec, members, samples, 1)
     backend = {"numpy": "numpy", "array_batch": backend_array}.get(row, "numba")
@@ -343,11 +376,22 @@ def main(argv=None) -> int:
     parser.add_argument("--ensemble", type=int, default=8, help="networks in numba_ensemble")
     parser.add_argument("--array", default="array:numpy",
                         help="array backend name (array:torch:cuda, array:cupy on a GPU)")
+    parser.add_argument("--array-ensemble", type=int, default=0,
+                        help="networks in array_ensemble (0: skip the row; 1024 on a GPU)")
+    parser.add_argument("--array-ensemble-batch", type=int, default=1,
+                        help="mini-batch of each array_ensemble network")
+    parser.add_argument("--fp32-peak", type=float, default=0.0,
+                        help="the GPU's FP32 peak in TFLOP/s (0: from its name if known)")
     parser.add_argument("--no-brian2", action="store_true", help="skip the Brian2 rows")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory check")
+    parser.add_argument("--no-gemm", action="store_true",
+                        help="skip the CPU GEMM rate (e.g. for GPU rows)")
     parser.add_argument("--no-sparse", action="store_true",
                         help="skip the Olshausen–Field and SAILnet rows")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=0,
+                        help="samples per Linsker measurement (per member for ensembles) "
+                        "instead of the table's (0: the table's)")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--only", default=",".join(LINSKER_ROWS),
                         help="Linsker rows to run (comma-separated)")
@@ -367,11 +411,12 @@ def main(argv=None) -> int:
 
     def count(row, n_in, n_out, multiple=1):
         index = SIZES.index((n_in, n_out)) if (n_in, n_out) in SIZES else -1
-        samples = max(multiple, SAMPLES[row][index] // divisor)
+        samples = max(multiple, arguments.samples or SAMPLES[row][index] // divisor)
         return samples // multiple * multiple
 
-    gemm = measure_gemm()
-    print(f"GEMM (2048², float64, {os.cpu_count()} cores): {gemm:.1f} GFLOP/s", flush=True)
+    gemm = None if arguments.no_gemm else measure_gemm()
+    if gemm is not None:
+        print(f"GEMM (2048², float64, {os.cpu_count()} cores): {gemm:.1f} GFLOP/s", flush=True)
     baseline = BaselineCheckout(arguments.baseline_checkout) \
         if arguments.baseline_checkout else None
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
@@ -389,7 +434,7 @@ def main(argv=None) -> int:
             rows, old_rows = {}, {}
             for row, (batch, members, samples) in linsker_jobs(arguments, n_in, n_out,
                                                                  count).items():
-                if row not in only:
+                if row not in only or (row == "array_ensemble" and not members):
                     continue
                 spec = benchmark_spec(n_in, n_out, batch=batch, dtype=dtype)
                 new_runs, old_runs = [], []
@@ -424,13 +469,20 @@ def main(argv=None) -> int:
                     entry[kind] = {
                         "samples_per_second": rate,
                         "gflops": rate * flops / 1e9,
-                        "fraction_of_gemm": rate * flops / 1e9 / gemm,
+                        "fraction_of_gemm": rate * flops / 1e9 / gemm if gemm else None,
                         "fraction_of_in_cache_bound": rate / IN_CACHE_BOUND[(n_in, n_out)]
                         if (n_in, n_out) in IN_CACHE_BOUND else None,
                         "ratio_to_brian2_standalone": rate / standalone if standalone else None,
                         "ratio_to_numpy": rate / numpy_rate if numpy_rate else None,
                         "baseline_samples_per_second": old,
                         "ratio_to_baseline": rate / old if old else None}
+                    if name == "array_ensemble" and dtype == "float32":
+                        peak = fp32_peak(arguments.array, arguments.fp32_peak)
+                        entry[kind]["fraction_of_fp32_peak"] = (rate * flops / 1e12 / peak
+                                                                if peak else None)
+                if name == "array_ensemble":
+                    entry.update(members=arguments.array_ensemble, backend=arguments.array,
+                                 batch=arguments.array_ensemble_batch)
                 if "brian2" in row:
                     entry["brian2"] = row["brian2"]
                 report["rows"].append(entry)
@@ -533,7 +585,8 @@ def targets(report: dict) -> list[str]:
                 lines.append(f"target numba one-sample ≥ 50% of in-cache bound at 64x16 "
                              f"({kind}): {fraction:.1%} — "
                              f"{'met' if fraction >= 0.5 else 'NOT met'}")
-        candidates = [(rows[("linsker", size, name)][kind]["fraction_of_gemm"], name, kind)
+        candidates = [(rows[("linsker", size, name)][kind]["fraction_of_gemm"] or 0.0, name,
+                       kind)
                       for name in ("numba_batch", "numba_ensemble", "numba_ensemble_batch",
                                    "array_batch")
                       if ("linsker", size, name) in rows
@@ -544,6 +597,14 @@ def targets(report: dict) -> list[str]:
             lines.append(f"target batched/ensemble ≥ 50% of GEMM at {size}: best "
                          f"{best[0]:.1%} ({best[1]}, {best[2]}) — "
                          f"{'met' if best[0] >= 0.5 else 'NOT met'}")
+    for row in report["rows"]:
+        for kind in ("engine", "end_to_end"):
+            fraction = row.get(kind, {}).get("fraction_of_fp32_peak")
+            if fraction is not None:
+                lines.append(f"target GPU ensemble of ≥ 1024 networks ≥ 25% of FP32 peak "
+                             f"({row['size']}, {row['members']} members, batch "
+                             f"{row['batch']}, {kind}): {fraction:.2%} — "
+                             f"{'met' if fraction >= 0.25 and row['members'] >= 1024 else 'NOT met'}")
     if "memory" in report:
         peak = report["memory"]["peak_resident_mb"]
         lines.append(f"target memory 1024x256 < 500 MB resident: {peak:.0f} MB — "

@@ -112,7 +112,37 @@ SUMMARY_ROWS = (
     ("median_ny", "median ny", "{:.2f}"),
     ("blob_like_fraction", "blob-like fraction (good fits)", "{:.1%}"),
     ("median_orientation_selectivity_index", "median orientation selectivity", "{:.2f}"),
+    # Self-organising maps (Kohonen): map quality and the orientation map's pinwheels.
+    ("quantisation_error_initial", "quantisation error (first record)", "{:.4f}"),
+    ("quantisation_error_final", "quantisation error (last record)", "{:.4f}"),
+    ("topographic_error_final", "topographic error (last record)", "{:.4f}"),
+    ("orientation_map_n_pinwheels", "pinwheels", "{:.0f}"),
+    ("orientation_map_column_spacing_units", "column spacing Λ (units)", "{:.2f}"),
+    ("orientation_map_pinwheel_density", "pinwheels per Λ²", "{:.2f}"),
+    ("orientation_map_orientation_smoothness_deg", "orientation step to neighbour (deg)",
+     "{:.1f}"),
 )
+
+
+# Figures that the builder prefixes with their owner (a layer or a projection), e.g.
+# ``layer2_fraction_of_optimum``: shown once per owner after the unprefixed rows.
+OWNER_ROWS = (
+    ("_mutual_information_bits", "mutual information (bits)", "{:.4f}"),
+    ("_optimum_bits", "optimum (bits)", "{:.4f}"),
+    ("_fraction_of_optimum", "fraction of optimum", "{:.4%}"),
+    ("_largest_principal_angle_rad", "largest principal angle (rad)", "{:.4f}"),
+    ("_orthonormality_error", "orthonormality error", "{:.2e}"),
+    ("_quantisation_error_final", "quantisation error (last record)", "{:.4f}"),
+    ("_topographic_error_final", "topographic error (last record)", "{:.4f}"),
+)
+
+
+def _number(key: str, value) -> float:
+    """A summary figure as a float; a DataError for anything else (a damaged file)."""
+    if np.ndim(value) != 0 or not isinstance(np.asarray(value).item(), (int, float)):
+        raise DataError(f"summary {key} is not a number (got {np.asarray(value).dtype} of "
+                        f"shape {np.shape(value)})")
+    return float(value)
 
 
 def format_summary(summary: dict) -> str:
@@ -120,11 +150,13 @@ def format_summary(summary: dict) -> str:
     lines = []
     for key, label, template in SUMMARY_ROWS:
         if key in summary:
-            value = summary[key]
-            if np.ndim(value) != 0 or not isinstance(np.asarray(value).item(), (int, float)):
-                raise DataError(f"summary {key} is not a number (got {np.asarray(value).dtype}"
-                                f" of shape {np.shape(value)})")
-            lines.append(f"  {label:<42} {template.format(float(value))}")
+            lines.append(f"  {label:<42} {template.format(_number(key, summary[key]))}")
+    for key, value in summary.items():
+        for suffix, label, template in OWNER_ROWS:
+            owner = key[:-len(suffix)]
+            if key.endswith(suffix) and owner and not isinstance(value, (list, dict, str)):
+                lines.append(f"  {label + ' (' + owner + ')':<42} "
+                             f"{template.format(_number(key, value))}")
     return "\n".join(lines)
 
 

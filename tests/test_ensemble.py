@@ -68,7 +68,7 @@ def needs_backend(backend):
         pytest.importorskip(f"plasticsim.backends.{backend.split(':')[0]}_backend")
 
 
-@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("backend", ["numba", "numpy", "array:numpy"])
 def test_ensemble_run_writes_one_results_file_per_member(tmp_path, backend):
     needs_backend(backend)
     results = plasticsim.run(REFERENCE, tmp_path, overrides=SHORT + [GRID], backend=backend,
@@ -91,7 +91,7 @@ def test_ensemble_run_writes_one_results_file_per_member(tmp_path, backend):
             member.summary["fraction_of_optimum"])
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", "array:numpy"])
 def test_member_results_equal_a_single_run_of_the_member_protocol(tmp_path, backend):
     needs_backend(backend)
     results = plasticsim.run(REFERENCE, tmp_path / "ensemble", overrides=SHORT + [GRID],

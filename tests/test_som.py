@@ -37,6 +37,8 @@ def test_units_order_into_a_grid_over_the_square(tmp_path, backend):
     quantisation = results.metrics["quantisation_error"]
     assert errors[-1] < 0.05 and errors[0] > 0.5          # unordered at first, a grid at the end
     assert quantisation[-1] < 0.25 * quantisation[0]
+    assert results.summary["topographic_error_final"] == errors[-1]
+    assert results.summary["quantisation_error_initial"] == quantisation[0]
     # The recorded metric is the analysis function on the final weights.
     W = results.weights["feedforward"]
     rng = np.random.default_rng(0)

@@ -227,10 +227,27 @@ def grating_summaries(results) -> tuple[dict, dict]:
     return summary, arrays
 
 
+def map_quality_summaries(results) -> dict:
+    """First and last recorded quantisation and topographic errors of each SOM.
+
+    The history holds the whole curve (``metrics``); the summary keeps its two ends, so that a
+    reader sees at a glance that the map unfolded (quantisation error falling) and kept its
+    topology (topographic error, Kiviluoto 1996: fraction of inputs whose two best-matching
+    units are not neighbours).
+    """
+    summary = {}
+    for name, values in results.metrics.items():
+        if name.endswith(("quantisation_error", "topographic_error")) and len(values):
+            summary[f"{name}_initial"] = float(values[0])
+            summary[f"{name}_final"] = float(values[-1])
+    return summary
+
+
 def summarize(results) -> tuple[dict, dict]:
     """Every final figure of a run and the analysis arrays to store with it."""
     summary, arrays = linear_layer_summaries(results)
     summary.update(principal_subspace_summaries(results))
+    summary.update(map_quality_summaries(results))
     for analysis in (receptive_field_summaries, orientation_map_summaries, grating_summaries):
         more, more_arrays = analysis(results)
         summary.update(more)

@@ -68,7 +68,8 @@ def _builder(name: str) -> Callable:
 
 
 def check_supported(plan, name: str) -> None:
-    """Refuse, before anything is built, a plan with an operation the backend lacks.
+    """Refuse, before anything is built, a plan with an operation the backend lacks (or a
+    flavour of a backend whose library or device is missing here).
 
     Raises
     ------
@@ -78,6 +79,10 @@ def check_supported(plan, name: str) -> None:
     if name == "auto":
         return
     builder = _builder(name)
+    # A backend of several flavours (``array:cupy``) says here whether this one can run.
+    check_variant = getattr(BACKENDS.get(name.split(":")[0]), "check_variant", None)
+    if check_variant is not None:
+        check_variant(name)
     supported = getattr(builder, "supported_primitives", None)
     if supported is None:
         return

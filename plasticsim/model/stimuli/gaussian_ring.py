@@ -116,6 +116,17 @@ def declare_source(name, spec, source, population, ctx, extra_results=None) -> N
     ctx.result(f"stimulus/{population.name}", lambda state: arrays, attributes)
 
 
+def patch_population(name, spec, ctx):
+    """The input population of a square-patch stimulus, checked to have patch_size² units."""
+    key = f"stimuli.{name}"
+    population = ctx.population_named(spec.population, f"{key}.population")
+    if population.size != spec.patch_size**2:
+        ctx.error(f"{key}.patch_size", f"{spec.patch_size}×{spec.patch_size} patches need an "
+                  f"input population of {spec.patch_size**2} units; {population.name!r} has "
+                  f"{population.size}")
+    return population
+
+
 @register_stimulus(GaussianRingStimulusSpec)
 def build_gaussian_ring(name, spec, ctx) -> None:
     population = ctx.population_named(spec.population, f"stimuli.{name}.population")

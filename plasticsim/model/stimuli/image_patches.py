@@ -19,7 +19,7 @@ from pydantic import model_validator
 from ...errors import DataError
 from ...schema import PositiveFinite, SampleCount, Seed, Size, Size0, Spec
 from ..registry import register_stimulus
-from .gaussian_ring import InputNoiseSpec, declare_source
+from .gaussian_ring import InputNoiseSpec, declare_source, patch_population
 
 #: Seed of the stream that estimates an image stimulus's covariance: fixed, so that the
 #: optimum a run is compared with does not depend on the run's seed.
@@ -168,11 +168,6 @@ class ImagePatchStimulus:
 
 @register_stimulus(ImagePatchesStimulusSpec)
 def build_image_patches(name, spec, ctx) -> None:
-    key = f"stimuli.{name}"
-    population = ctx.population_named(spec.population, f"{key}.population")
-    if population.size != spec.patch_size**2:
-        ctx.error(f"{key}.patch_size", f"{spec.patch_size}×{spec.patch_size} patches need an "
-                  f"input population of {spec.patch_size**2} units; {population.name!r} has "
-                  f"{population.size}")
+    population = patch_population(name, spec, ctx)
     source = ImagePatchStimulus(spec, population.size)
     declare_source(name, spec, source, population, ctx)

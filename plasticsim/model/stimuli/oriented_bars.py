@@ -17,7 +17,7 @@ import numpy as np
 
 from ...schema import NonNegativeFinite, PositiveFinite, SampleCount, Seed, Size, Spec
 from ..registry import register_stimulus
-from .gaussian_ring import declare_source
+from .gaussian_ring import declare_source, patch_population
 
 #: Seed of the stream that estimates the covariance (as for image patches: run-independent).
 COVARIANCE_SEED = 20240602
@@ -73,10 +73,5 @@ class OrientedBarsStimulus:
 
 @register_stimulus(OrientedBarsStimulusSpec)
 def build_oriented_bars(name, spec, ctx) -> None:
-    key = f"stimuli.{name}"
-    population = ctx.population_named(spec.population, f"{key}.population")
-    if population.size != spec.patch_size**2:
-        ctx.error(f"{key}.patch_size", f"{spec.patch_size}×{spec.patch_size} patches need an "
-                  f"input population of {spec.patch_size**2} units; {population.name!r} has "
-                  f"{population.size}")
+    population = patch_population(name, spec, ctx)
     declare_source(name, spec, OrientedBarsStimulus(spec, population.size), population, ctx)
