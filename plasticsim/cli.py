@@ -1,4 +1,4 @@
-"""Command line: ``plasticsim run | report | validate``; a thin layer over the Python API."""
+"""Command line: ``plasticsim run | resume | report | validate``; a thin layer over the Python API."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--no-figures", action="store_true", help="skip rendering figures")
+
+    resume = sub.add_parser("resume", help="continue a killed or interrupted run from its "
+                            "last checkpoint")
+    resume.add_argument("out", help="the run's output directory")
+    resume.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    resume.add_argument("--no-figures", action="store_true", help="skip rendering figures")
 
     report = sub.add_parser("report", help="re-render figures and print a summary of a run")
     report.add_argument("results", help="results.h5 (or its directory)")
@@ -97,12 +103,18 @@ def format_summary(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
-        if arguments.command == "run":
-            from .run import run
-            results = run(arguments.protocol, arguments.out, seed=arguments.seed,
-                          overrides=arguments.overrides, backend=arguments.backend,
-                          overwrite=arguments.overwrite, progress=not arguments.no_progress,
-                          figures=not arguments.no_figures)
+        if arguments.command in ("run", "resume"):
+            if arguments.command == "run":
+                from .run import run
+                results = run(arguments.protocol, arguments.out, seed=arguments.seed,
+                              overrides=arguments.overrides, backend=arguments.backend,
+                              overwrite=arguments.overwrite,
+                              progress=not arguments.no_progress,
+                              figures=not arguments.no_figures)
+            else:
+                from .checkpoint import resume
+                results = resume(arguments.out, progress=not arguments.no_progress,
+                                 figures=not arguments.no_figures)
             print(f"{results.spec.name}: wrote {results.path}")
             if hasattr(results, "members"):  # an ensemble: one line per member
                 for entry in results.index:

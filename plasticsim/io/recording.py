@@ -48,6 +48,17 @@ class Recorder:
         self.file.create_dataset("spec", data=spec_yaml, dtype=h5py.string_dtype())
         self.n_records = 0
 
+    @classmethod
+    def reopen_partial(cls, out_dir: Path, n_records: int) -> "Recorder":
+        """Go on writing the ``results.h5.partial`` in ``out_dir`` (a resumed run), which holds
+        ``n_records`` records."""
+        recorder = cls.__new__(cls)
+        recorder.out_dir = Path(out_dir)
+        recorder.partial_path = recorder.out_dir / PARTIAL_NAME
+        recorder.file = h5py.File(recorder.partial_path, "a")
+        recorder.n_records = int(n_records)
+        return recorder
+
     def write_populations(self, populations: dict) -> None:
         """``/populations/<name>``: size, kind and the neuron model's scalar parameters."""
         for name, population in populations.items():
