@@ -27,6 +27,7 @@ from .backends import build
 from .engine.builder import build_plans
 from .errors import PlasticsimError, SimulationDiverged, SpecError
 from .io import output
+from .io.dimensions import label_dimensions, spec_dimensions
 from .io.recording import Recorder
 from .io.results import Results, load
 from .spec.ensemble import EnsembleMember, expand_ensemble
@@ -394,6 +395,7 @@ class _MemberRun:
                                          "a final figure is not finite")
             self.recorder.write_arrays("summary", {k: v for k, v in summary.items()
                                                    if not isinstance(v, str)})
+            label_dimensions(self.recorder.file, *spec_dimensions(self.spec))
             path = self.recorder.finish()
         except PlasticsimError as error:
             self.fail(str(error))

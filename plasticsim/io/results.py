@@ -86,6 +86,19 @@ class Results:
     def complete(self) -> bool:
         return bool(self.attributes.get("complete", False))
 
+    def to_xarray(self):
+        """Every dataset of the file as one :class:`xarray.Dataset` with named dimensions
+        (``record``, populations, …), the ``record`` coordinate (sample counts), units and
+        descriptions as attributes (:func:`plasticsim.io.dimensions.to_xarray`; needs the
+        ``analysis`` extra: ``pip install 'plasticsim[analysis]'``)."""
+        from .dimensions import to_xarray
+        try:
+            import xarray  # noqa: F401
+        except ImportError:
+            raise DataError("to_xarray needs xarray: pip install 'plasticsim[analysis]'") \
+                from None
+        return to_xarray(self.path)
+
     def attributes_of(self, path: str) -> dict:
         """The HDF5 attributes of a group or dataset in the file (e.g. a probe's settings)."""
         with h5py.File(self.path, "r") as file:
