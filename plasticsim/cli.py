@@ -1,4 +1,4 @@
-"""Command line: ``plasticsim run | resume | report | validate``; a thin layer over the Python API."""
+"""Command line: ``plasticsim run | resume | sweep | report | validate``; a thin layer over the Python API."""
 
 from __future__ import annotations
 
@@ -30,6 +30,28 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("out", help="the run's output directory")
     resume.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     resume.add_argument("--no-figures", action="store_true", help="skip rendering figures")
+
+    sweep = sub.add_parser("sweep", help="run a grid x seeds sweep of a protocol as Dask tasks")
+    sweep.add_argument("protocol", help="protocol YAML file")
+    sweep.add_argument("--grid", action="append", default=[], metavar="[NAME:]KEY=V1,V2,...",
+                       help="a protocol key and its values (repeatable); the dimension is "
+                       "NAME or the key's last part, e.g. noise:stimuli.input.input_noise."
+                       "variance=0.01,0.1,1")
+    seeds = sweep.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, metavar="N", help="seeds seed, seed+1, ..., "
+                       "seed+N-1 (seed: the protocol's or --seed)")
+    seeds.add_argument("--seed-list", metavar="S1,S2,...", help="these seeds")
+    sweep.add_argument("--seed", type=int, help="first seed (overrides the protocol's)")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a value of every member")
+    sweep.add_argument("--out", required=True, help="sweep directory")
+    sweep.add_argument("--scheduler", help="address of an existing Dask scheduler (default: "
+                       "a LocalCluster, one worker per core)")
+    sweep.add_argument("--workers", type=int, help="LocalCluster worker processes")
+    sweep.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="how long to wait for --scheduler to answer (default 10)")
+    sweep.add_argument("--figures", action="store_true", help="render each member's figures")
+    sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     report = sub.add_parser("report", help="re-render figures and print a summary of a run")
     report.add_argument("results", help="results.h5 (or its directory)")
@@ -123,6 +145,34 @@ def main(argv: list[str] | None = None) -> int:
                           + (f"  fraction of optimum {fraction:.4%}" if fraction else ""))
             else:
                 print(format_summary(results.summary))
+        elif arguments.command == "sweep":
+            from .sweep import sweep
+            overrides = list(arguments.overrides)
+            if arguments.seed is not None:
+                overrides.append(f"seed={arguments.seed}")
+            seeds = None
+            if arguments.seed_list:
+                seeds = [int(seed) for seed in arguments.seed_list.split(",") if seed.strip()]
+            elif arguments.seeds:
+                from .run import resolve_spec
+                first = resolve_spec(arguments.protocol, overrides)[0].seed
+                seeds = list(range(first, first + arguments.seeds))
+            result = sweep(arguments.protocol, arguments.out, arguments.grid, seeds=seeds,
+                           overrides=overrides, scheduler=arguments.scheduler,
+                           workers=arguments.workers,
+                           scheduler_timeout=arguments.scheduler_timeout,
+                           figures=arguments.figures, progress=not arguments.no_progress)
+            for entry in result.members:
+                values = ",".join(f"{k}={v}" for k, v in entry["values"].items())
+                mi = entry.get("summary", {}).get("mutual_information_bits")
+                print(f"  {entry['directory']}  {values}{',' if values else ''}seed="
+                      f"{entry['seed']}  {entry['status']}"
+                      + (f"  MI {mi:.4f} bits" if mi is not None else "")
+                      + (f"  {entry['error']}" if entry.get("error") else ""))
+            print(f"sweep: wrote {result.path} ({len(result.members)} members, "
+                  f"{len(result.failed)} failed, {result.index['wall_seconds']:.1f} s)")
+            if result.failed:
+                return 1
         elif arguments.command == "report":
             from .io.results import load
             from .plot.render import render_figures
