@@ -6,13 +6,15 @@ holds everything the rest of the run depends on, taken at a record boundary:
 - every state array of every plan (weights, running averages, monitors, …, all members);
 - each member's random streams (the bit generators' states), the sample, warm-up and step
   counters;
-- each member's results file as it was then (its bytes: records, stimulus arrays, …) and its
-  record count, the closed-form optima, the last metrics and the wall time so far;
+- each member's results file as it was then (streamed in whole: records, stimulus arrays,
+  …) and its record count, the closed-form optima, the last metrics and the wall time so far;
 - the fully resolved protocol (YAML), its SHA-256, the backend that ran it and the plasticsim
   version.
 
-It is written to a temporary file and renamed over the previous one, so a kill at any moment
-leaves the previous checkpoint or the new one, whole. :func:`resume` rebuilds the plans from
+The file is a zip (``.npy`` members for the arrays, the results files as they are,
+``meta.json``; NumPy's ``np.load`` reads the arrays) with a SHA-256 over its contents in
+``meta.json``. It is written to a temporary file and renamed over the previous one, so a kill
+at any moment leaves the previous checkpoint or the new one, whole. :func:`resume` rebuilds the plans from
 the stored protocol on the stored backend, restores all of the above and goes on training:
 the chunks are the same record-sized chunks and every random number comes from the same
 stream state, so the results equal an uninterrupted run's bit for bit (same backend, dtype
@@ -25,7 +27,9 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +45,8 @@ from .version import __version__
 CHECKPOINT_NAME = output.CHECKPOINT_NAME
 #: Layout version of the checkpoint file.
 FORMAT = 1
+#: The checkpoint's description inside the zip.
+META_NAME = "meta.json"
 
 
 class Checkpointer:
@@ -94,11 +100,10 @@ class Checkpointer:
                 "steps_done": simulation.steps_done,
                 "streams": [[rng.bit_generator.state for rng in member]
                             for member in simulation.stream_rngs]})
-        members = []
+        members, files = [], {}
         for number, member_run in enumerate(self.runs):
             member_run.recorder.file.flush()  # the bytes on disk are then a whole file
-            arrays[f"member{number}/results_file"] = np.frombuffer(
-                member_run.recorder.partial_path.read_bytes(), dtype=np.uint8)
+            files[f"member{number}/results.h5"] = member_run.recorder.partial_path
             members.append({
                 "index": member_run.member.index,
                 "directory": str(member_run.directory.relative_to(self.directory)),
@@ -106,18 +111,30 @@ class Checkpointer:
                 "optima": member_run.optima,
                 "last_metrics": member_run.last_metrics,
                 "elapsed_seconds": time.perf_counter() - member_run.started})
+        digest = hashlib.sha256()
+        _digest_arrays(digest, arrays)
+        for name in sorted(files):
+            with open(files[name], "rb") as handle:
+                _digest_stream(digest, name, handle)
         meta = {"format": FORMAT, "plasticsim_version": __version__,
                 "protocol": self.spec.name, "protocol_sha256": protocol_hash(self.spec),
                 "spec_yaml": spec_to_yaml(self.spec),
                 "backend": self.simulations[0].backend_name, "samples": samples,
                 "saved_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 "simulations": simulations, "members": members,
-                "arrays_sha256": _digest(arrays)}
-        arrays["meta"] = np.array(json.dumps(meta))
+                "content_sha256": digest.hexdigest()}
+        # A zip (as .npz) written member by member: the results files are streamed in, never
+        # held in memory, however long the run has grown them.
         temporary = self.path.with_name(self.path.name + ".tmp")
-        with open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, value in arrays.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
+                    np.lib.format.write_array(handle, np.ascontiguousarray(value),
+                                              allow_pickle=False)
+            for name, source in files.items():
+                archive.write(source, name)
+            archive.writestr(META_NAME, json.dumps(meta))
+        with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
         self.last_samples, self.last_time = samples, time.monotonic()
@@ -175,14 +192,22 @@ def _read(path: Path, out: Path, directory: Path) -> Checkpoint:
     from .spec.loading import protocol_from_document
 
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-        meta = json.loads(str(arrays.pop("meta")))
-        version, digest = meta["plasticsim_version"], meta["protocol_sha256"]
-        spec_yaml = meta["spec_yaml"]
-        # The zip format's CRCs are not checked by NumPy's reader: check our own digest.
-        if _digest(arrays) != meta["arrays_sha256"]:
-            raise ValueError("the arrays do not match their SHA-256")
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read(META_NAME))
+            version, content = meta["plasticsim_version"], meta["content_sha256"]
+            digest, spec_yaml = meta["protocol_sha256"], meta["spec_yaml"]
+            arrays = {name[:-4]: np.lib.format.read_array(archive.open(name),
+                                                          allow_pickle=False)
+                      for name in archive.namelist() if name.endswith(".npy")}
+            files = sorted(name for name in archive.namelist()
+                           if name.endswith("/results.h5"))
+            check = hashlib.sha256()
+            _digest_arrays(check, arrays)
+            for name in files:
+                with archive.open(name) as handle:  # zipfile checks the CRC at the end
+                    _digest_stream(check, name, handle)
+        if check.hexdigest() != content:
+            raise ValueError("the contents do not match their SHA-256")
     except Exception as error:  # zip, CRC, JSON or key errors: all mean a damaged file
         raise DataError(f"{path}: corrupt checkpoint ({type(error).__name__}: "
                         f"{str(error)[:120]}); run the protocol again") from None
@@ -209,14 +234,18 @@ def _read(path: Path, out: Path, directory: Path) -> Checkpoint:
     return Checkpoint(path, out, directory, meta, arrays, spec)
 
 
-def _digest(arrays: dict) -> str:
-    """SHA-256 over the names, dtypes, shapes and bytes of a checkpoint's arrays."""
-    digest = hashlib.sha256()
+def _digest_arrays(digest, arrays: dict) -> None:
+    """Feed the names, dtypes, shapes and bytes of a checkpoint's arrays to ``digest``."""
     for name in sorted(arrays):
         value = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}:{value.dtype.str}:{value.shape};".encode())
         digest.update(value.tobytes())
-    return digest.hexdigest()
+
+
+def _digest_stream(digest, name: str, handle, block: int = 1 << 20) -> None:
+    digest.update(f"{name};".encode())
+    while chunk := handle.read(block):
+        digest.update(chunk)
 
 
 def _protocol_of(path: Path) -> str | None:
@@ -279,7 +308,10 @@ def resume(out_dir: str | Path, *, progress: bool = True, figures: bool = True):
         directory.mkdir(parents=True, exist_ok=True)
         partial = directory / PARTIAL_NAME
         temporary = partial.with_name(partial.name + ".tmp")
-        temporary.write_bytes(arrays[f"member{number}/results_file"].tobytes())
+        with zipfile.ZipFile(checkpoint.path) as archive, \
+                archive.open(f"member{number}/results.h5") as source, \
+                open(temporary, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
         os.replace(temporary, partial)
         (directory / FAILED_NAME).unlink(missing_ok=True)  # the interrupted attempt's file
         member_run.recorder = Recorder.reopen_partial(directory, stored["records"])
@@ -311,8 +343,10 @@ def _check_shapes(checkpoint: Checkpoint, simulations: list, runs: list) -> None
             if problem is None and [len(s) for s in streams] != \
                     [len(s) for s in simulation.stream_rngs]:
                 problem = "another number of random streams"
+        with zipfile.ZipFile(checkpoint.path) as archive:
+            stored_files = set(archive.namelist())
         for number in range(len(runs)):
-            if problem is None and f"member{number}/results_file" not in arrays:
+            if problem is None and f"member{number}/results.h5" not in stored_files:
                 problem = f"member {number} has no results file"
     if problem:
         raise DataError(f"{checkpoint.path}: corrupt checkpoint ({problem})")

@@ -354,7 +354,12 @@ class _MemberRun:
                        if p["weights"] is not None and p["rule"] != "none"}
             snapshot = {learned[state_name]: value for state_name, value in
                         simulation.member_state(position, list(learned)).items()}
-        self.recorder.record(simulation.samples_done, metrics, snapshot)
+        activities = None
+        if self.spec.record.activities:
+            names = {**self.plan.respond_inputs, **self.plan.outputs}
+            activities = {population: simulation.member_state(position, [name])[name]
+                          for population, name in names.items()}
+        self.recorder.record(simulation.samples_done, metrics, snapshot, activities)
         self.last_metrics = metrics
 
     def probe(self) -> None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -300,13 +301,14 @@ def test_resume_refuses_a_corrupt_checkpoint(killed_run, capsys):
 
 def test_resume_refuses_another_version(killed_run, capsys):
     path = killed_run / "checkpoint.npz"
-    with np.load(path) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-    meta = json.loads(str(arrays["meta"]))
+    with zipfile.ZipFile(path) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    meta = json.loads(contents["meta.json"])
     meta["plasticsim_version"] = "0.0.1"
-    arrays["meta"] = np.array(json.dumps(meta))
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    contents["meta.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
     _resume_fails(killed_run, capsys, "checkpoint written by plasticsim 0.0.1")
 
 

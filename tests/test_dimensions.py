@@ -85,3 +85,20 @@ def test_to_xarray_round_trips_every_dataset(results):
     # one the summary reports.
     last = dataset["metrics/mutual_information_bits"].isel(record=-1).item()
     assert last == pytest.approx(results.summary["mutual_information_bits"], rel=1e-12)
+
+
+def test_recorded_activities_are_the_populations_activity(run_protocol):
+    results = run_protocol("linsker1992_1d.yaml", "schedule.samples=40000", "record.every=1000",
+                           "record.activities=true")
+    records = len(results.steps)
+    assert results.activities["input"].shape == (records, 10, 32)
+    assert results.activities["output"].shape == (records, 10, 8)
+    # The input's activity is the stimulus: signal variance 1 plus input noise 0.1 per site
+    # in a sensing step, the noise alone in a noise-unlearning step. Every record falls on
+    # the same step of the phase cycle, so the pooled power is one of the two.
+    power = float((results.activities["input"][1:] ** 2).mean())
+    assert power == pytest.approx(1.1, rel=0.1) or power == pytest.approx(0.1, rel=0.1), power
+    assert np.isfinite(results.activities["output"]).all()
+    assert not np.array_equal(results.activities["output"][1], results.activities["output"][2])
+    dataset = results.to_xarray()
+    assert dataset["activities/output"].dims == ("record", "sample", "output")

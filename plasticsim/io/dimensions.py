@@ -10,6 +10,7 @@ the file (netCDF's rule: a group sees the dimensions of its ancestors):
 - one dimension per population, named after it (``input``, ``output``, …), of its size;
   a second axis over the same population is ``<population>_pre`` for a projection from a
   population to itself (lateral weights) and ``<population>_2`` otherwise (covariances);
+- ``sample`` for the samples of a recorded step (``activities/<population>``);
 - ``patch_row`` / ``patch_column`` for receptive fields shown as patches; ``mode`` and
   ``frequency`` for the summary's mode and population spectra, ``phase`` for the settling
   step sizes per phase;
@@ -98,6 +99,8 @@ def dataset_dimensions(path: str, shape: tuple, populations: dict,
         if len(matches) == 1:
             names[axes[0]], names[axes[1]] = matches[0]
     population = next((p for p in parts if p in populations), None)
+    if parts[0] == "activities" and len(axes) == 2:
+        names[axes[0]] = "sample"  # the samples of the record's last step (its batch)
     if parts[0] == "receptive_fields" and len(axes) == 3:
         names[axes[1]], names[axes[2]] = "patch_row", "patch_column"
     by_size: dict[int, list[str]] = {}

@@ -95,13 +95,17 @@ class Recorder:
         if attributes:
             self.file[path].attrs.update(attributes)
 
-    def record(self, step: int, metrics: dict, weights: dict | None) -> None:
-        """Append one record: the sample count, scalar metrics and (optional) weight snapshots."""
+    def record(self, step: int, metrics: dict, weights: dict | None,
+               activities: dict | None = None) -> None:
+        """Append one record: the sample count, scalar metrics and (optional) weight snapshots
+        and population activities."""
         self._append("history/step", np.int64(step))
         for name, value in metrics.items():
             self._append(f"metrics/{name}", np.float64(value))
         for name, value in (weights or {}).items():
             self._append(f"history/weights/{name}", np.asarray(value))
+        for name, value in (activities or {}).items():
+            self._append(f"activities/{name}", np.asarray(value))
         self.n_records += 1
         self.file.flush()
 

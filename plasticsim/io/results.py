@@ -33,6 +33,9 @@ class Results:
         Sample counts of the records.
     history : dict
         Weight snapshots, each of shape (records, …), aligned with ``steps``.
+    activities : dict
+        With ``record.activities``: per population, its activity in the last step of each
+        record, shape (records, batch samples, units), aligned with ``steps``.
     metrics : dict
         Scalar time series aligned with ``steps``.
     stimulus : dict
@@ -69,6 +72,7 @@ class Results:
     weights: dict = field(default_factory=dict)
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     history: dict = field(default_factory=dict)
+    activities: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     stimulus: dict = field(default_factory=dict)
     populations: dict = field(default_factory=dict)
@@ -148,6 +152,7 @@ def load(path: str | Path) -> Results:
             weights=_read_group(file["weights"]) if "weights" in file else {},
             steps=file["history/step"][()] if "history/step" in file else np.zeros(0, int),
             history=_read_group(file["history/weights"]) if "history/weights" in file else {},
+            activities=_read_group(file["activities"]) if "activities" in file else {},
             metrics=_read_group(file["metrics"]) if "metrics" in file else {},
             stimulus=_read_group(file["stimulus"]) if "stimulus" in file else {},
             populations={name: dict(group.attrs) for name, group in file["populations"].items()}

@@ -85,11 +85,14 @@ class RateScheduleSpec(Spec):
 
 
 class RecordSpec(Spec):
-    """What is stored: metrics and snapshots of the feedforward weights every ``every``
-    samples."""
+    """What is stored every ``every`` samples: metrics, snapshots of the learned weights
+    (``weights``) and, with ``activities``, every population's activity in the last step
+    (``activities/<population>``, records × batch samples × units). Records stream to the
+    results file as the run goes: memory does not grow with the number of records."""
 
     every: PositiveInt = 5000
     weights: bool = True
+    activities: bool = False
 
 
 class CheckpointSpec(Spec):
