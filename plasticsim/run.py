@@ -222,7 +222,11 @@ def complete(spec: ProtocolSpec, simulations: list, runs: list, target: Path, ou
     (target / output.CHECKPOINT_NAME).unlink(missing_ok=True)
     output.commit(target, out)
     for member_run in runs:  # the files now live in ``out``
-        member_run.results.path = out / member_run.results.path.relative_to(target)
+        results = member_run.results
+        results.path = out / results.path.relative_to(target)
+        for group in (results.history, results.activities):
+            if hasattr(group, "path"):  # read from the file on demand: follow it
+                group.path = results.path
     if not ensemble:
         return runs[0].results
     return EnsembleResults(out / INDEX_NAME, spec, index, [r.results for r in runs])

@@ -25,7 +25,7 @@ IMAGES = PROTOCOLS / "linsker_image_patches.yaml"
 SHORT_1D = ["schedule.samples=40000", "record.every=2000", "checkpoint.every=2000",
             "checkpoint.seconds=null"]
 #: A short image run (built-in pictures) with a checkpoint at every record.
-SHORT_IMAGES = BUILTIN_IMAGES[:1] + ["schedule.samples=20000", "schedule.warmup_samples=2000",
+SHORT_IMAGES = BUILTIN_IMAGES[:1] + ["schedule.samples=14000", "schedule.warmup_samples=2000",
                                      "record.every=2000", "checkpoint.every=2000",
                                      "checkpoint.seconds=null",
                                      "stimuli.input.covariance_samples=5000"]
@@ -115,13 +115,15 @@ def kill_at_random_and_resume(protocol: Path, overrides: list[str], reference: P
     resume`` until complete (half of the resumes are themselves killed at a random moment);
     check each finished run against ``reference``, bit for bit.
 
-    Returns counts: kills sent (of runs and of resumes), resumes started, and runs that
-    finished before their kill came.
+    Returns counts: kills sent (of runs and of resumes), resumes started, runs that finished
+    before their kill came, kills before the first checkpoint (the run is started again) and
+    kills after the run completed.
     """
     rng = np.random.default_rng(seed)
     duration = _training_seconds(_command(*_run_arguments(protocol, workdir / "timing",
                                                           overrides)), workdir / "timing")
-    counts = {"kills": 0, "kills_of_resumes": 0, "resumed": 0, "finished_before_kill": 0}
+    counts = {"kills": 0, "kills_of_resumes": 0, "resumed": 0, "finished_before_kill": 0,
+              "before_checkpoint": 0, "after_completion": 0}
     for trial in range(kills):
         out = workdir / f"trial{trial}"
         run = _command(*_run_arguments(protocol, out, overrides))
@@ -130,8 +132,12 @@ def kill_at_random_and_resume(protocol: Path, overrides: list[str], reference: P
             continue
         counts["kills"] += 1
         resume = _command("resume", str(out), "--no-progress", "--no-figures")
-        assert (out / "checkpoint.npz").exists() or not (out / "results.h5").exists()
-        if not (out / "checkpoint.npz").exists():  # killed before the first checkpoint
+        if (out / "results.h5").exists() and not (out / "checkpoint.npz").exists():
+            # Killed after the run completed (it removes its checkpoint last), e.g. while
+            # printing its summary: nothing to resume.
+            counts["after_completion"] += 1
+        elif not (out / "checkpoint.npz").exists():  # killed before the first checkpoint
+            counts["before_checkpoint"] += 1
             subprocess.run(run + ["--overwrite"], check=True, capture_output=True)
         else:
             counts["resumed"] += 1

@@ -5,6 +5,7 @@ The layout is the public contract documented in README.md ("Results file").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,11 +32,13 @@ class Results:
         Final weights: ``weights["feedforward"]`` (post × pre) and the lateral arrays.
     steps : ndarray
         Sample counts of the records.
-    history : dict
-        Weight snapshots, each of shape (records, …), aligned with ``steps``.
+    history : Mapping
+        Weight snapshots, each of shape (records, …), aligned with ``steps`` (read from the
+        file when asked for: :class:`LazyGroup`).
     activities : dict
         With ``record.activities``: per population, its activity in the last step of each
-        record, shape (records, batch samples, units), aligned with ``steps``.
+        record, shape (records, batch samples, units), aligned with ``steps`` (read when
+        asked for).
     metrics : dict
         Scalar time series aligned with ``steps``.
     stimulus : dict
@@ -111,6 +114,37 @@ class Results:
             return {key: _attribute(value) for key, value in file[path].attrs.items()}
 
 
+class LazyGroup(Mapping):
+    """A read-only mapping of the arrays of one group of a results file, each read from the
+    file when asked for (records of long runs: weight snapshots, activities), so loading a
+    results file does not hold them all in memory."""
+
+    def __init__(self, path: Path, group: str, names: list[str]):
+        self.path, self.group, self.names = Path(path), group, list(names)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.names:
+            raise KeyError(name)
+        with h5py.File(self.path, "r") as file:
+            return file[f"{self.group}/{name}"][()]
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"LazyGroup({self.path}:/{self.group}: {', '.join(self.names)})"
+
+
+def _lazy_group(file, path: Path, group: str):
+    if group not in file:
+        return {}
+    return LazyGroup(path, group, [name for name, item in file[group].items()
+                                   if isinstance(item, h5py.Dataset)])
+
+
 def _read_group(group) -> dict:
     out = {}
     for name, item in group.items():
@@ -151,8 +185,8 @@ def load(path: str | Path) -> Results:
             spec=protocol_from_document(yaml.safe_load(spec_text), source=f"{path}:/spec"),
             weights=_read_group(file["weights"]) if "weights" in file else {},
             steps=file["history/step"][()] if "history/step" in file else np.zeros(0, int),
-            history=_read_group(file["history/weights"]) if "history/weights" in file else {},
-            activities=_read_group(file["activities"]) if "activities" in file else {},
+            history=_lazy_group(file, path, "history/weights"),
+            activities=_lazy_group(file, path, "activities"),
             metrics=_read_group(file["metrics"]) if "metrics" in file else {},
             stimulus=_read_group(file["stimulus"]) if "stimulus" in file else {},
             populations={name: dict(group.attrs) for name, group in file["populations"].items()}
