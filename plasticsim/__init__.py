@@ -9,8 +9,10 @@ from .version import __version__  # noqa: E402,F401
 
 # Imported eagerly so that the names ``plasticsim.run`` and ``plasticsim.load`` are the
 # functions, not the submodules of the same name.
+from .checkpoint import resume  # noqa: E402
 from .io.results import load  # noqa: E402
 from .run import run  # noqa: E402
 from .spec.loading import load_protocol  # noqa: E402
+from .sweep import load_sweep, sweep  # noqa: E402
 
-__all__ = ["run", "load", "load_protocol", "__version__"]
+__all__ = ["run", "resume", "sweep", "load_sweep", "load", "load_protocol", "__version__"]

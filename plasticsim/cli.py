@@ -1,4 +1,4 @@
-"""Command line: ``plasticsim run | report | validate``; a thin layer over the Python API."""
+"""Command line: ``plasticsim run | resume | sweep | report | validate``; a thin layer over the Python API."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, PlasticsimError
+from .errors import DataError, PlasticsimError, SpecError
 
 
 #: Exit statuses: input errors (bad YAML, values, files), divergence or non-finite final
@@ -52,6 +52,34 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--no-figures", action="store_true", help="skip rendering figures")
+
+    resume = sub.add_parser("resume", help="continue a killed or interrupted run from its "
+                            "last checkpoint")
+    resume.add_argument("out", help="the run's output directory")
+    resume.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    resume.add_argument("--no-figures", action="store_true", help="skip rendering figures")
+
+    sweep = sub.add_parser("sweep", help="run a grid x seeds sweep of a protocol as Dask tasks")
+    sweep.add_argument("protocol", help="protocol YAML file")
+    sweep.add_argument("--grid", action="append", default=[], metavar="[NAME:]KEY=V1,V2,...",
+                       help="a protocol key and its values (repeatable); the dimension is "
+                       "NAME or the key's last part, e.g. noise:stimuli.input.input_noise."
+                       "variance=0.01,0.1,1")
+    seeds = sweep.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, metavar="N", help="seeds seed, seed+1, ..., "
+                       "seed+N-1 (seed: the protocol's or --seed)")
+    seeds.add_argument("--seed-list", metavar="S1,S2,...", help="these seeds")
+    sweep.add_argument("--seed", type=int, help="first seed (overrides the protocol's)")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a value of every member")
+    sweep.add_argument("--out", required=True, help="sweep directory")
+    sweep.add_argument("--scheduler", help="address of an existing Dask scheduler (default: "
+                       "a LocalCluster, one worker per core)")
+    sweep.add_argument("--workers", type=int, help="LocalCluster worker processes")
+    sweep.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="how long to wait for --scheduler to answer (default 10)")
+    sweep.add_argument("--figures", action="store_true", help="render each member's figures")
+    sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     report = sub.add_parser("report", help="re-render figures and print a summary of a run")
     report.add_argument("results", help="results.h5 (or its directory)")
@@ -187,7 +215,7 @@ def _main(argv: list[str] | None) -> int:
         print("plasticsim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     try:
-        _command(arguments)
+        status = _command(arguments)
     except PlasticsimError as error:
         print(f"plasticsim: error: {_one_line(error)}", file=sys.stderr)
         return error.exit_code
@@ -205,17 +233,22 @@ def _main(argv: list[str] | None) -> int:
               f"{_one_line(error)[:500]} (please report this with the command line)",
               file=sys.stderr)
         return EXIT_INTERNAL
-    return 0
+    return status
 
 
-def _command(arguments) -> None:
-    """Carry out one parsed command (errors propagate to :func:`_main`)."""
-    if arguments.command == "run":
-        from .run import run
-        results = run(arguments.protocol, arguments.out, seed=arguments.seed,
-                      overrides=arguments.overrides, backend=arguments.backend,
-                      overwrite=arguments.overwrite, progress=not arguments.no_progress,
-                      figures=not arguments.no_figures)
+def _command(arguments) -> int:
+    """Carry out one parsed command (errors propagate to :func:`_main`); its exit status."""
+    if arguments.command in ("run", "resume"):
+        if arguments.command == "run":
+            from .run import run
+            results = run(arguments.protocol, arguments.out, seed=arguments.seed,
+                          overrides=arguments.overrides, backend=arguments.backend,
+                          overwrite=arguments.overwrite, progress=not arguments.no_progress,
+                          figures=not arguments.no_figures)
+        else:
+            from .checkpoint import resume
+            results = resume(arguments.out, progress=not arguments.no_progress,
+                             figures=not arguments.no_figures)
         print(f"{results.spec.name}: wrote {results.path}")
         if hasattr(results, "members"):  # an ensemble: one line per member
             for entry in results.index:
@@ -224,6 +257,38 @@ def _command(arguments) -> None:
                       + (f"  fraction of optimum {fraction:.4%}" if fraction else ""))
         else:
             print(format_summary(results.summary))
+    elif arguments.command == "sweep":
+        from .sweep import sweep
+        overrides = list(arguments.overrides)
+        if arguments.seed is not None:
+            overrides.append(f"seed={arguments.seed}")
+        seeds = None
+        if arguments.seed_list:
+            try:
+                seeds = [int(seed) for seed in arguments.seed_list.split(",") if seed.strip()]
+            except ValueError:
+                raise SpecError(f"--seed-list {arguments.seed_list!r}: expected integers "
+                                 "separated by commas, e.g. 1,2,3") from None
+        elif arguments.seeds:
+            from .run import resolve_spec
+            first = resolve_spec(arguments.protocol, overrides)[0].seed
+            seeds = list(range(first, first + arguments.seeds))
+        result = sweep(arguments.protocol, arguments.out, arguments.grid, seeds=seeds,
+                       overrides=overrides, scheduler=arguments.scheduler,
+                       workers=arguments.workers,
+                       scheduler_timeout=arguments.scheduler_timeout,
+                       figures=arguments.figures, progress=not arguments.no_progress)
+        for entry in result.members:
+            values = ",".join(f"{k}={v}" for k, v in entry["values"].items())
+            mi = entry.get("summary", {}).get("mutual_information_bits")
+            print(f"  {entry['directory']}  {values}{',' if values else ''}seed="
+                  f"{entry['seed']}  {entry['status']}"
+                  + (f"  MI {mi:.4f} bits" if mi is not None else "")
+                  + (f"  {entry['error']}" if entry.get("error") else ""))
+        print(f"sweep: wrote {result.path} ({len(result.members)} members, "
+              f"{len(result.failed)} failed, {result.index['wall_seconds']:.1f} s)")
+        if result.failed:
+            return 1
     elif arguments.command == "report":
         from .io.results import load
         from .plot.render import render_figures
@@ -275,6 +340,7 @@ def _command(arguments) -> None:
               + ", ".join(f"{n} {p.size}" for n, p in model.populations.items())
               + f"; {operations} operations per step; {spec.schedule.samples} samples; "
               f"backend {arguments.backend or spec.backend})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ file (:func:`plasticsim.analysis.summary.summarize`).
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -28,18 +28,19 @@ from .backends import build
 from .engine.builder import build_plans
 from .engine.memory import check_plan_memory, check_spec_memory
 from .errors import OutputExistsError, PlasticsimError, SimulationDiverged, SpecError
-from .io.recording import FAILED_NAME, FINAL_NAME, PARTIAL_NAME, Recorder
+from .io import output
+from .io.dimensions import label_dimensions, spec_dimensions
+from .io.recording import Recorder
 from .io.results import Results, load, must_be_finite
 from .spec.ensemble import EnsembleMember, expand_ensemble
 from .spec.loading import (apply_overrides, load_protocol_with_lines, locate,
                            protocol_from_document, spec_to_yaml)
 from .spec.protocol import ProtocolSpec
 
-OUTPUT_FILES = (FINAL_NAME, PARTIAL_NAME, FAILED_NAME, "summary.json", "figures")
-INDEX_NAME = "ensemble.json"
+INDEX_NAME = output.INDEX_NAME
 #: Inputs above which the closed-form optimum's eigendecomposition is announced (it is N³).
 LARGE_EIGENPROBLEM = 1500
-MEMBERS_DIRECTORY = "members"
+MEMBERS_DIRECTORY = output.MEMBERS_DIRECTORY
 
 
 @dataclass
@@ -139,22 +140,19 @@ def check_output_directory(out: Path) -> None:
             raise OutputExistsError(f"--out {out!r}: not a usable path ({error})") from None
 
 
-def prepare_output_directory(out: Path, overwrite: bool) -> None:
-    """Create ``out``; refuse to touch an existing run unless ``overwrite``."""
+def prepare_output_directory(out: Path, overwrite: bool) -> Path:
+    """Create ``out``; refuse to touch an existing run unless ``overwrite``.
+
+    Returns the directory the run writes into: ``out``, or where ``out`` holds a run, a
+    staging directory that :func:`plasticsim.io.output.commit` moves over it once the new run
+    is complete (the earlier run stays whole until then).
+    """
     check_output_directory(out)
-    existing = [name for name in OUTPUT_FILES + (INDEX_NAME, MEMBERS_DIRECTORY)
-                if (out / name).exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(f"{out} already holds a run ({', '.join(existing)}); "
-                                f"choose another --out or pass --overwrite")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        return output.prepare(out, overwrite)
     except OSError as error:
         raise OutputExistsError(f"--out {out}: cannot create the directory "
                                 f"({error.strerror or error})") from None
-    for name in existing:
-        target = out / name
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
 
 
 def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
@@ -207,47 +205,84 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
     check_output_directory(out)
     # Everything that can fail on input fails here, before the output directory is touched.
     members, plans, simulations = build_members(spec, lines, source)
-    prepare_output_directory(out, overwrite)
+    target = prepare_output_directory(out, overwrite)
+    runs = member_runs(spec, members, plans, simulations, target)
+    from .checkpoint import Checkpointer
+    _train(spec, simulations, runs, progress, Checkpointer(target, spec, simulations, runs))
+    return complete(spec, simulations, runs, target, out, figures)
+
+
+def member_runs(spec: ProtocolSpec, members: list, plans: list, simulations: list,
+                directory: Path) -> list:
+    """One :class:`_MemberRun` per member, in member order, writing under ``directory``."""
     ensemble = spec.ensemble is not None
-    directories = [out / MEMBERS_DIRECTORY / str(m.index) if ensemble else out for m in members]
     runs = []
     for plan, simulation in zip(plans, simulations):
         for position, member_index in enumerate(plan.info["members"]):
-            runs.append(_MemberRun(members[member_index], plan, simulation, position,
-                                   directories[member_index], len(members) if ensemble else 0))
+            member = members[member_index]
+            runs.append(_MemberRun(
+                member, plan, simulation, position,
+                directory / MEMBERS_DIRECTORY / str(member.index) if ensemble else directory,
+                len(members) if ensemble else 0))
     runs.sort(key=lambda r: r.member.index)
-    _train(spec, simulations, runs, progress)
+    for member_run in runs:
+        member_run.run_attributes["protocol_sha256"] = protocol_hash(spec)
+    return runs
+
+
+def protocol_hash(spec: ProtocolSpec) -> str:
+    """SHA-256 of the fully resolved protocol's YAML: what a checkpoint must belong to."""
+    return hashlib.sha256(spec_to_yaml(spec).encode()).hexdigest()
+
+
+def complete(spec: ProtocolSpec, simulations: list, runs: list, target: Path, out: Path,
+             figures: bool) -> Results | EnsembleResults:
+    """Final writes of every member, the ensemble index, then the commit of a staged run over
+    the earlier one in ``out`` (:mod:`plasticsim.io.output`) and removal of the checkpoint."""
     for member_run in runs:
         member_run.finish(figures)
+    ensemble = spec.ensemble is not None
+    if ensemble:
+        index = [{"index": member_run.member.index, "label": member_run.member.label,
+                  "seed": member_run.member.seed, "values": member_run.member.values,
+                  "directory": str(member_run.directory.relative_to(target)),
+                  "summary": _jsonable(member_run.summary)} for member_run in runs]
+        (target / INDEX_NAME).write_text(json.dumps({"protocol": spec.name,
+                                                     "backend": simulations[0].backend_name,
+                                                     "members": index}, indent=2) + "\n")
+    (target / output.CHECKPOINT_NAME).unlink(missing_ok=True)
+    output.commit(target, out)
+    for member_run in runs:  # the files now live in ``out``
+        results = member_run.results
+        results.path = out / results.path.relative_to(target)
+        for group in (results.history, results.activities):
+            if hasattr(group, "path"):  # read from the file on demand: follow it
+                group.path = results.path
     if not ensemble:
         return runs[0].results
-    results = EnsembleResults(out / INDEX_NAME, spec)
-    for member_run in runs:
-        results.members.append(member_run.results)
-        results.index.append({"index": member_run.member.index, "label": member_run.member.label,
-                              "seed": member_run.member.seed,
-                              "values": member_run.member.values,
-                              "directory": str(member_run.directory.relative_to(out)),
-                              "summary": _jsonable(member_run.summary)})
-    results.path.write_text(json.dumps({"protocol": spec.name,
-                                        "backend": simulations[0].backend_name,
-                                        "members": results.index}, indent=2) + "\n")
-    return results
+    return EnsembleResults(out / INDEX_NAME, spec, index, [r.results for r in runs])
 
 
-def _train(spec: ProtocolSpec, simulations: list, runs: list, progress: bool) -> None:
-    """Warm up, then advance every simulation in record-sized chunks, recording each member."""
+def _train(spec: ProtocolSpec, simulations: list, runs: list, progress: bool,
+           checkpointer=None, resume_at: int | None = None) -> None:
+    """Warm up, then advance every simulation in record-sized chunks, recording each member.
+
+    ``resume_at``: the sample count of a restored checkpoint (members started, state and
+    records as they were then); training goes on from there. ``checkpointer`` is offered
+    every record boundary (:class:`plasticsim.checkpoint.Checkpointer`).
+    """
     try:
-        for member_run in runs:
-            member_run.start()
-        for simulation in simulations:
-            simulation.warmup()
-        for member_run in runs:
-            member_run.record()
+        done = resume_at or 0
+        if resume_at is None:
+            for member_run in runs:
+                member_run.start()
+            for simulation in simulations:
+                simulation.warmup()
+            for member_run in runs:
+                member_run.record()
         every, total = spec.record.every, spec.schedule.samples
-        done = 0
-        with tqdm(total=total, unit="sample", unit_scale=True, disable=not progress,
-                  desc=spec.name, leave=False) as bar:
+        with tqdm(total=total, initial=done, unit="sample", unit_scale=True,
+                  disable=not progress, desc=spec.name, leave=False) as bar:
             while done < total:
                 chunk = min(every, total - done)
                 for simulation in simulations:
@@ -258,6 +293,8 @@ def _train(spec: ProtocolSpec, simulations: list, runs: list, progress: bool) ->
                     simulation.reset_monitors()
                 done += chunk
                 bar.update(chunk)
+                if checkpointer is not None:
+                    checkpointer.offer(done)
         for member_run in runs:
             member_run.wall_seconds = time.perf_counter() - member_run.started
             member_run.probe()
@@ -289,11 +326,14 @@ class _MemberRun:
         self.optima = {}
         self.last_metrics: dict = {}
         self.hints: dict = {}   # settling shortfalls and the reachability figure (summary)
+        #: Root attributes of the results file that come from the whole run (its protocol).
+        self.run_attributes: dict = {}
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         attributes = {"seed": self.spec.seed, "backend": self.simulation.backend_name,
-                      "dtype": self.spec.dtype, "protocol": self.spec.name}
+                      "dtype": self.spec.dtype, "protocol": self.spec.name,
+                      **self.run_attributes}
         if self.ensemble_size:
             attributes.update({"ensemble_member": self.member.index,
                                "ensemble_size": self.ensemble_size,
@@ -383,7 +423,12 @@ class _MemberRun:
             snapshot = {learned[state_name]: value for state_name, value in
                         simulation.member_state(position, list(learned)).items()}
         self._check_settling(metrics)
-        self.recorder.record(simulation.samples_done, metrics, snapshot)
+        activities = None
+        if self.spec.record.activities:
+            names = {**self.plan.respond_inputs, **self.plan.outputs}
+            activities = {population: simulation.member_state(position, [name])[name]
+                          for population, name in names.items()}
+        self.recorder.record(simulation.samples_done, metrics, snapshot, activities)
         self.last_metrics = metrics
 
     def _check_settling(self, metrics: dict) -> None:
@@ -451,6 +496,7 @@ class _MemberRun:
 
             self.recorder.write_arrays("summary", {k: v for k, v in summary.items()
                                                    if not isinstance(v, str)})
+            label_dimensions(self.recorder.file, *spec_dimensions(self.spec))
             path = self.recorder.finish()
         except PlasticsimError as error:
             self.fail(str(error))
@@ -464,7 +510,9 @@ class _MemberRun:
                                                      + "\n")
         if figures:
             from .plot.render import render_figures
-            render_figures(self.results, self.directory / "figures")
+            figure_directory = self.directory / output.FIGURES_DIRECTORY
+            output.write_figures_manifest(figure_directory,
+                                          render_figures(self.results, figure_directory))
 
     def _run_summary(self) -> dict:
         simulation = self.simulation

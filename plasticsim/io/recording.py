@@ -48,6 +48,17 @@ class Recorder:
         self.file.create_dataset("spec", data=spec_yaml, dtype=h5py.string_dtype())
         self.n_records = 0
 
+    @classmethod
+    def reopen_partial(cls, out_dir: Path, n_records: int) -> "Recorder":
+        """Go on writing the ``results.h5.partial`` in ``out_dir`` (a resumed run), which holds
+        ``n_records`` records."""
+        recorder = cls.__new__(cls)
+        recorder.out_dir = Path(out_dir)
+        recorder.partial_path = recorder.out_dir / PARTIAL_NAME
+        recorder.file = h5py.File(recorder.partial_path, "a")
+        recorder.n_records = int(n_records)
+        return recorder
+
     def write_populations(self, populations: dict) -> None:
         """``/populations/<name>``: size, kind and the neuron model's scalar parameters."""
         for name, population in populations.items():
@@ -84,13 +95,17 @@ class Recorder:
         if attributes:
             self.file[path].attrs.update(attributes)
 
-    def record(self, step: int, metrics: dict, weights: dict | None) -> None:
-        """Append one record: the sample count, scalar metrics and (optional) weight snapshots."""
+    def record(self, step: int, metrics: dict, weights: dict | None,
+               activities: dict | None = None) -> None:
+        """Append one record: the sample count, scalar metrics and (optional) weight snapshots
+        and population activities."""
         self._append("history/step", np.int64(step))
         for name, value in metrics.items():
             self._append(f"metrics/{name}", np.float64(value))
         for name, value in (weights or {}).items():
             self._append(f"history/weights/{name}", np.asarray(value))
+        for name, value in (activities or {}).items():
+            self._append(f"activities/{name}", np.asarray(value))
         self.n_records += 1
         self.file.flush()
 

@@ -5,6 +5,7 @@ The layout is the public contract documented in README.md ("Results file").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +31,13 @@ class Results:
         Final weights: ``weights["feedforward"]`` (post × pre) and the lateral arrays.
     steps : ndarray
         Sample counts of the records.
-    history : dict
-        Weight snapshots, each of shape (records, …), aligned with ``steps``.
+    history : Mapping
+        Weight snapshots, each of shape (records, …), aligned with ``steps`` (read from the
+        file when asked for: :class:`LazyGroup`).
+    activities : dict
+        With ``record.activities``: per population, its activity in the last step of each
+        record, shape (records, batch samples, units), aligned with ``steps`` (read when
+        asked for).
     metrics : dict
         Scalar time series aligned with ``steps``.
     stimulus : dict
@@ -68,6 +74,7 @@ class Results:
     weights: dict = field(default_factory=dict)
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     history: dict = field(default_factory=dict)
+    activities: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     stimulus: dict = field(default_factory=dict)
     populations: dict = field(default_factory=dict)
@@ -85,12 +92,56 @@ class Results:
     def complete(self) -> bool:
         return bool(self.attributes.get("complete", False))
 
+    def to_xarray(self):
+        """Every dataset of the file as one :class:`xarray.Dataset` with named dimensions
+        (``record``, populations, …), the ``record`` coordinate (sample counts), units and
+        descriptions as attributes (:func:`plasticsim.io.dimensions.to_xarray`; needs the
+        ``analysis`` extra: ``pip install 'plasticsim[analysis]'``)."""
+        from .dimensions import to_xarray
+        try:
+            import xarray  # noqa: F401
+        except ImportError:
+            raise DataError("to_xarray needs xarray: pip install 'plasticsim[analysis]'") \
+                from None
+        return to_xarray(self.path)
+
     def attributes_of(self, path: str) -> dict:
         """The HDF5 attributes of a group or dataset in the file (e.g. a probe's settings)."""
         with h5py.File(self.path, "r") as file:
             if path not in file:
                 raise DataError(f"{self.path}: no /{path}")
             return {key: _attribute(value) for key, value in file[path].attrs.items()}
+
+
+class LazyGroup(Mapping):
+    """A read-only mapping of the arrays of one group of a results file, each read from the
+    file when asked for (records of long runs: weight snapshots, activities), so loading a
+    results file does not hold them all in memory."""
+
+    def __init__(self, path: Path, group: str, names: list[str]):
+        self.path, self.group, self.names = Path(path), group, list(names)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.names:
+            raise KeyError(name)
+        with h5py.File(self.path, "r") as file:
+            return file[f"{self.group}/{name}"][()]
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"LazyGroup({self.path}:/{self.group}: {', '.join(self.names)})"
+
+
+def _lazy_group(file, path: Path, group: str):
+    if group not in file:
+        return {}
+    return LazyGroup(path, group, [name for name, item in file[group].items()
+                                   if isinstance(item, h5py.Dataset)])
 
 
 def _read_group(group) -> dict:
@@ -278,7 +329,8 @@ def _load(path: Path) -> Results:
             spec=protocol_from_document(document, source=where),
             weights=_read_group(file["weights"]) if "weights" in file else {},
             steps=file["history/step"][()] if "history/step" in file else np.zeros(0, int),
-            history=_read_group(file["history/weights"]) if "history/weights" in file else {},
+            history=_lazy_group(file, path, "history/weights"),
+            activities=_lazy_group(file, path, "activities"),
             metrics=_read_group(file["metrics"]) if "metrics" in file else {},
             stimulus=_read_group(file["stimulus"]) if "stimulus" in file else {},
             populations={name: dict(group.attrs) for name, group in file["populations"].items()}

@@ -86,11 +86,29 @@ class RateScheduleSpec(Spec):
 
 
 class RecordSpec(Spec):
-    """What is stored: metrics and snapshots of the feedforward weights every ``every``
-    samples."""
+    """What is stored every ``every`` samples: metrics, snapshots of the learned weights
+    (``weights``) and, with ``activities``, every population's activity in the last step
+    (``activities/<population>``, records × batch samples × units). Records stream to the
+    results file as the run goes: memory does not grow with the number of records."""
 
     every: SampleCount = 5000
     weights: bool = True
+    activities: bool = False
+
+
+class CheckpointSpec(Spec):
+    """When a run saves its complete state for ``plasticsim resume`` (``OUT/checkpoint.npz``).
+
+    Checkpoints are taken at record boundaries (every ``record.every`` samples): at the first
+    boundary ``every`` samples or more after the last checkpoint, or ``seconds`` of wall time
+    or more after it, whichever comes first (``null`` switches that trigger off). The default
+    saves about once a minute, so a run shorter than that writes none. A checkpoint changes
+    nothing in the run: a resumed run's results equal an uninterrupted run's.
+    """
+
+    enabled: bool = True
+    every: SampleCount | None = None
+    seconds: PositiveFinite | None = 60.0
 
 
 class EnsembleSpec(Spec):
@@ -112,7 +130,8 @@ class EnsembleSpec(Spec):
             raise ValueError("give either seeds or size, not both")
         if self.seeds is not None and not self.seeds:
             raise ValueError("seeds: give at least one seed")
-        shared = ("schedule", "record", "backend", "dtype", "seed", "ensemble", "name")
+        shared = ("schedule", "record", "backend", "dtype", "seed", "ensemble", "name",
+                  "checkpoint")
         for key, values in self.grid.items():
             if not values:
                 raise ValueError(f"grid.{key}: give at least one value")
@@ -138,6 +157,7 @@ class ProtocolSpec(Spec):
     schedule: ScheduleSpec
     learning_rates: dict[str, RateScheduleSpec]
     record: RecordSpec = RecordSpec()
+    checkpoint: CheckpointSpec = CheckpointSpec()
     seed: Seed = 0
     backend: str = "numpy"
     dtype: Literal["float64", "float32"] = "float64"

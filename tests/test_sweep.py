@@ -1,0 +1,141 @@
+"""Sweeps on a Dask LocalCluster (plasticsim.sweep): members equal single runs, reruns redo
+only unfinished members, load_sweep's Dataset, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import PROTOCOLS
+from plasticsim.cli import main
+from test_checkpoint import assert_same_results
+
+pytest.importorskip("dask.distributed")
+xarray = pytest.importorskip("xarray")
+
+REFERENCE = PROTOCOLS / "linsker1992_1d.yaml"
+SHORT = ["schedule.samples=6000", "record.every=2000"]
+NOISES = (0.05, 0.1, 0.2)
+SEEDS = (1, 2, 3)
+GRID = "noise:stimuli.input.input_noise.variance=" + ",".join(str(n) for n in NOISES)
+
+
+def _sweep_command(out) -> list[str]:
+    return [sys.executable, "-m", "plasticsim.cli", "sweep", str(REFERENCE), "--grid", GRID,
+            "--seed-list", ",".join(str(s) for s in SEEDS), "--out", str(out),
+            "--workers", "2", "--no-progress", *[x for o in SHORT for x in ("--set", o)]]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    import plasticsim
+    out = tmp_path_factory.mktemp("sweep")
+    result = plasticsim.sweep(REFERENCE, out, [GRID], seeds=list(SEEDS), overrides=SHORT,
+                              workers=2, progress=False)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """Each member run on its own, in this process."""
+    import plasticsim
+    runs = {}
+    for noise in NOISES:
+        for seed in SEEDS:
+            out = tmp_path_factory.mktemp(f"alone_{noise}_{seed}")
+            runs[noise, seed] = plasticsim.run(
+                REFERENCE, out, seed=seed, progress=False, figures=False,
+                overrides=SHORT + [f"stimuli.input.input_noise.variance={noise}"]).path
+    return runs
+
+
+def test_members_equal_runs_alone(swept, alone):
+    out, result = swept
+    assert len(result.members) == 9 and not result.failed
+    for entry in result.members:
+        assert entry["status"] == "ran"
+        assert entry["wall_seconds"] > 0
+        reference = alone[entry["values"]["noise"], entry["seed"]]
+        assert_same_results(reference, out / entry["directory"] / "results.h5")
+
+
+def test_load_sweep_dims_and_values(swept):
+    import plasticsim
+    out, result = swept
+    dataset = plasticsim.load_sweep(out)
+    mi = dataset["mutual_information_bits"]
+    assert mi.dims == ("noise", "seed")
+    assert list(dataset["noise"].values) == list(NOISES)
+    assert list(dataset["seed"].values) == list(SEEDS)
+    for entry in result.members:
+        summary = json.loads((out / entry["directory"] / "summary.json").read_text())
+        value = mi.sel(noise=entry["values"]["noise"], seed=entry["seed"]).item()
+        assert value == summary["mutual_information_bits"]
+        assert value == entry["summary"]["mutual_information_bits"]
+    series = dataset["metrics/mutual_information_bits"]
+    assert series.dims == ("noise", "seed", "record")
+    np.testing.assert_array_equal(series.isel(record=-1).values, mi.values)
+    # More input noise, less information: the sweep shows the science, not just shapes.
+    assert (mi.mean("seed").diff("noise") < 0).all()
+
+
+def test_killed_sweep_reruns_only_unfinished_members(tmp_path, alone):
+    out = tmp_path / "sweep"
+    process = subprocess.Popen(_sweep_command(out), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    finished = []
+    while process.poll() is None:
+        finished = [k for k in range(9) if (out / "members" / str(k) / "summary.json").exists()]
+        if len(finished) >= 3:
+            break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = {k: (out / "members" / str(k) / "results.h5").stat().st_mtime_ns
+                   for k in range(9) if (out / "members" / str(k) / "summary.json").exists()}
+    assert 3 <= len(done_before) < 9, done_before
+    result = subprocess.run(_sweep_command(out), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    index = json.loads((out / "sweep.json").read_text())
+    for entry in index["members"]:
+        k = entry["index"]
+        if k in done_before:
+            assert entry["status"] == "skipped"
+            assert (out / entry["directory"] / "results.h5").stat().st_mtime_ns == \
+                done_before[k]
+        else:
+            assert entry["status"] in ("ran", "resumed")
+        assert_same_results(alone[entry["values"]["noise"], entry["seed"]],
+                            out / entry["directory"] / "results.h5")
+
+
+def test_unknown_key_suggests_the_nearest(tmp_path, capsys):
+    code = main(["sweep", str(REFERENCE), "--grid", "stimuli.input.input_nosie.variance=1,2",
+                 "--out", str(tmp_path / "s")])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in message
+    assert "did you mean stimuli.input.input_noise.variance?" in message
+    assert not (tmp_path / "s").exists()
+
+
+def test_silent_scheduler_is_one_line_and_exit_2(tmp_path):
+    import socket
+    with socket.socket() as server:  # a port that accepts connections and never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        result = subprocess.run(
+            [sys.executable, "-m", "plasticsim.cli", "sweep", str(REFERENCE), "--grid", GRID,
+             "--out", str(tmp_path / "s"), "--scheduler", address, "--scheduler-timeout", "2"],
+            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Dask scheduler answered within 4 s" in lines[0], lines
+    assert not (tmp_path / "s").exists()
