@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import scipy.signal
 import scipy.stats
 
+from plasticsim.model.stimuli import dead_leaves
 from plasticsim.model.stimuli.dead_leaves import dead_leaves_images
 from plasticsim.model.stimuli.image_patches import ImageSourceSpec
 from plasticsim.model.stimuli.images import whiten_olshausen_field
@@ -35,15 +37,12 @@ def spectral_exponent(images):
 
 @pytest.fixture(scope="module")
 def default_images():
-    """Two images of the default source of the image protocols (generator defaults)."""
-    source = ImageSourceSpec(kind="dead_leaves", count=2)
-    return dead_leaves_images(n_images=source.count)
+    """The generator's defaults: the images of the image protocols (cached for their tests)."""
+    return dead_leaves_images()
 
 
 def test_same_seed_gives_identical_images_and_another_seed_does_not():
     first = dead_leaves_images(2, 96, seed=5)
-    dead_leaves_images.__wrapped__ if hasattr(dead_leaves_images, "__wrapped__") else None
-    from plasticsim.model.stimuli import dead_leaves
     dead_leaves._cached.cache_clear()  # regenerate from scratch, not from the cache
     again = dead_leaves_images(2, 96, seed=5)
     other = dead_leaves_images(2, 96, seed=6)
@@ -61,15 +60,8 @@ def test_the_cache_hands_out_copies():
 def test_power_spectrum_falls_as_f_to_the_minus_two(default_images):
     alpha = spectral_exponent(default_images)
     assert 1.7 <= alpha <= 2.3, f"spectral exponent {alpha:.2f}"
-
-
-def test_whitened_spectrum_is_flat_in_the_band(default_images):
-    power, width = radial_power(whiten_olshausen_field(default_images))
-    low, high = (int(f * width) for f in BAND_CYCLES_PER_PIXEL)
-    band = power[low:high + 1]
-    # Flat within a factor 2 (a 1/f² image whitened by f gives a flat spectrum; 1/f or 1/f³
-    # would change by a factor 16 across these four octaves).
-    assert band.max() / band.min() < 2.0
+    # The test can fail: without the blur and the small leaves the exponent leaves the range.
+    assert spectral_exponent(dead_leaves_images(2, 256, min_radius=8.0, texture=0.0)) > 2.3
 
 
 def test_whitened_filter_responses_are_heavy_tailed(default_images):
@@ -79,14 +71,15 @@ def test_whitened_filter_responses_are_heavy_tailed(default_images):
     for angle in np.arange(4) * np.pi / 4:  # odd Gabor filters, wavelength 6 px, 4 orientations
         along = x * np.cos(angle) + y * np.sin(angle)
         gabor = np.exp(-(x**2 + y**2) / (2 * 2.0**2)) * np.sin(2 * np.pi * along / 6)
-        response = scipy.signal.fftconvolve(whitened[0], gabor, mode="valid")
-        kurtoses.append(scipy.stats.kurtosis(response.ravel(), fisher=False))
-    # A Gaussian image gives 3; O&F's whitened images give ≈ 8 with these filters.
+        responses = [scipy.signal.fftconvolve(image, gabor, mode="valid") for image in whitened]
+        kurtoses.append(scipy.stats.kurtosis(np.ravel(responses), fisher=False))
+    # Gaussian images give 3; Olshausen & Field's whitened images give 7–11 with these filters.
     assert min(kurtoses) > 4.0, kurtoses
 
 
 def test_pictures_have_luminances_in_range_and_no_holes():
-    images = dead_leaves_images(1, 128, seed=3, shading=0.0, blur=0.0, supersample=1)
+    images = dead_leaves_images(1, 128, seed=3, shading=0.0, texture=0.0, blur=0.0,
+                                supersample=1)
     assert images.min() >= 0.0 and images.max() <= 1.0
     # Without shading and blur every pixel is one leaf's luminance: few distinct values.
     assert np.unique(images).size < images.size / 4
