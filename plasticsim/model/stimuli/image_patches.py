@@ -74,8 +74,8 @@ class ImageSourceSpec(Spec):
     def _complete(self):
         given = [name for name in DEAD_LEAVES_KEYS if getattr(self, name) is not None]
         if self.kind != "dead_leaves" and given:
-            raise ValueError(f"{', '.join(given)} belong to kind 'dead_leaves', not "
-                             f"{self.kind!r}")
+            raise ValueError(f"{', '.join(given)}: keys of the dead-leaves generator; they "
+                             f"need kind 'dead_leaves', not {self.kind!r}")
         if self.kind not in ("skimage", "dead_leaves") and not self.path:
             raise ValueError(f"an image source of kind {self.kind!r} needs a path")
         if self.kind == "raw" and (self.dtype is None or self.shape is None):
