@@ -25,7 +25,11 @@ def small_run(tmp_path_factory):
                        "model.populations.input.size=64",
                        "model.populations.coefficients.size=64",
                        "stimuli.input.patch_size=8", "schedule.samples=2000",
-                       "record.every=1000"])
+                       "record.every=1000",
+                       # The baselines' thresholds below were set on these photographs; on
+                       # the dead-leaves default ICA's fields fit Gabors less often (39%
+                       # R² > 0.9 against PCA's 9%, 5000 patches of 8×8).
+                       "stimuli.input.source={kind: skimage}"])
     return out
 
 

@@ -160,3 +160,15 @@ def test_population_size_must_match_the_patch(tmp_path, capsys):
 def test_raw_source_without_dtype_is_a_spec_error(tmp_path, capsys):
     code, error = run_cli(tmp_path, tiny_protocol({"kind": "raw", "path": "x"}), capsys)
     assert code == 2 and "dtype" in error
+
+
+def test_generator_keys_on_another_source_are_one_spec_error(tmp_path, capsys):
+    code, error = run_cli(tmp_path, tiny_protocol({"kind": "skimage", "texture": 0.2}), capsys)
+    assert code == 2 and len(error.strip().splitlines()) == 1
+    assert "texture" in error and "dead_leaves" in error
+
+
+def test_small_dead_leaves_source_runs_end_to_end(tmp_path, capsys):
+    source = {"kind": "dead_leaves", "count": 1, "size": 48, "seed": 3}
+    code, error = run_cli(tmp_path, tiny_protocol(source), capsys)
+    assert code == 0, error

@@ -11,15 +11,19 @@ covariance whatever the run's seed.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from ...errors import DataError
-from ...schema import PositiveFinite, SampleCount, Seed, Size, Size0, Spec
+from ...schema import NonNegativeFinite, PositiveFinite, SampleCount, Seed, Size, Size0, Spec
 from ..registry import register_stimulus
 from .gaussian_ring import InputNoiseSpec, declare_source, patch_population
+
+#: Most pixels a dead-leaves source may generate (32 images of 512 × 512): rendering time
+#: and memory grow with it, and a run must not spend minutes before its first sample.
+MAX_GENERATED_PIXELS = 32 * 512**2
 
 #: Seed of the stream that estimates an image stimulus's covariance: fixed, so that the
 #: optimum a run is compared with does not depend on the run's seed.
@@ -30,11 +34,20 @@ _IMAGE_FILE_FORMATS = {"folder": None, "mat": "mat", "npy": "npy", "npz": "npz",
                        "raw": "raw", "image": "image"}
 
 
+#: Keys of an image source that set the dead-leaves generator (the defaults are its own).
+DEAD_LEAVES_KEYS = ("count", "size", "seed", "min_radius", "max_radius", "size_exponent",
+                    "max_aspect", "shading", "texture", "blur")
+
+
 class ImageSourceSpec(Spec):
     """Where natural images come from (read by :func:`plasticsim.model.stimuli.images.load_images`).
 
-    ``skimage`` (default): photographs shipped in scikit-image's wheel (``names``, default
-    grass and gravel). ``folder``: every PNG/JPEG/TIFF in ``path``. ``mat``: array ``key``
+    ``skimage``: photographs shipped in scikit-image's wheel (``names``, default grass and
+    gravel). ``dead_leaves``: ``count`` generated dead-leaves images of ``size`` × ``size``
+    pixels drawn from ``seed`` (a seed of the images, fixed like a photograph collection and
+    independent of the run's seed); ``min_radius``, ``max_radius``, ``size_exponent``, ``max_aspect``,
+    ``shading``, ``texture`` and ``blur`` are the generator's parameters
+    (:func:`plasticsim.model.stimuli.dead_leaves.dead_leaves_images`). ``folder``: every PNG/JPEG/TIFF in ``path``. ``mat``: array ``key``
     (default ``IMAGES``, h×w×n) of a MATLAB v5 or v7.3 file. ``npy``/``npz``: an n×h×w array
     (``key`` names the array in an archive). ``raw``: headerless files (``path`` may be a glob
     such as ``.../image*``) of ``dtype`` (with byte order, e.g. ``'>f4'``) and ``shape``
@@ -42,16 +55,39 @@ class ImageSourceSpec(Spec):
     directory.
     """
 
-    kind: Literal["skimage", "folder", "mat", "npy", "npz", "raw", "image"] = "skimage"
+    kind: Literal["skimage", "dead_leaves", "folder", "mat", "npy", "npz", "raw",
+                  "image"] = "skimage"
     path: str | None = None
     names: list[str] | None = None
     key: str | None = None
     dtype: str | None = None
     shape: tuple[Size, Size] | None = None
+    count: Size | None = None
+    size: Size | None = None
+    seed: Seed | None = None
+    min_radius: PositiveFinite | None = None
+    max_radius: PositiveFinite | None = None
+    size_exponent: PositiveFinite | None = None
+    max_aspect: Annotated[float, Field(ge=1.0, le=1e3, allow_inf_nan=False)] | None = None
+    shading: NonNegativeFinite | None = None
+    texture: NonNegativeFinite | None = None
+    blur: NonNegativeFinite | None = None
 
     @model_validator(mode="after")
     def _complete(self):
-        if self.kind != "skimage" and not self.path:
+        given = [name for name in DEAD_LEAVES_KEYS if getattr(self, name) is not None]
+        if self.kind != "dead_leaves" and given:
+            raise ValueError(f"{', '.join(given)}: keys of the dead-leaves generator; they "
+                             f"need kind 'dead_leaves', not {self.kind!r}")
+        if self.kind == "dead_leaves":
+            count = 8 if self.count is None else self.count
+            size = 512 if self.size is None else self.size
+            if count * size**2 > MAX_GENERATED_PIXELS:
+                raise ValueError(f"count × size² = {count} × {size}² = {count * size**2:,} "
+                                 f"generated pixels; expected at most "
+                                 f"{MAX_GENERATED_PIXELS:,} (e.g. 32 images of 512 × 512): "
+                                 "rendering takes about a second per 512 × 512 image")
+        if self.kind not in ("skimage", "dead_leaves") and not self.path:
             raise ValueError(f"an image source of kind {self.kind!r} needs a path")
         if self.kind == "raw" and (self.dtype is None or self.shape is None):
             raise ValueError("a raw image source needs dtype (e.g. '>f4') and shape "
@@ -123,10 +159,15 @@ class ImagePatchStimulus:
         source = spec.source
         if source.kind == "skimage":
             images = load_images("skimage", names=source.names)
+        elif source.kind == "dead_leaves":
+            from .dead_leaves import dead_leaves_images
+            images = dead_leaves_images(**{
+                ("n_images" if name == "count" else name): getattr(source, name)
+                for name in DEAD_LEAVES_KEYS if getattr(source, name) is not None})
         else:
             images = load_images(source.path, file_format=_IMAGE_FILE_FORMATS[source.kind],
                                  key=source.key, dtype=source.dtype, shape=source.shape)
-        where = "skimage" if source.kind == "skimage" else source.path
+        where = source.path or source.kind
         needed = spec.patch_size + 2 * spec.border
         if min(images.shape[1:]) < needed:
             raise DataError(f"{where}: images are {images.shape[1]}×{images.shape[2]} pixels; "
