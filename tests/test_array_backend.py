@@ -292,3 +292,41 @@ def test_plain_array_runs_on_the_gpu(dtype):
     assert isinstance(simulation, ArraySimulation) and "cu" in simulation.backend_name
     assert_same_state(simulate(spec, "numpy"), simulate(spec, "array", simulation),
                       TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("tolerance", ["1e-8", "0.0"])
+def test_the_device_path_of_settling_matches_numpy(tolerance):
+    """On a GPU the settling loop reads nothing back when the tolerance is 0 (converged
+    members are masked instead); the same code on NumPy, told it is on a device, agrees."""
+    spec = load_protocol(REFERENCE, short(REFERENCE, "model.projections.lateral.settling."
+                                          f"tolerance={tolerance}", "ensemble={seeds: [1, 2]}"))
+    members = expand_ensemble(spec)
+    (plan,) = build_plans([member.spec for member in members])
+    simulation = build(plan, "array:numpy")
+    simulation.namespace.on_host = False
+    simulate(spec, "array:numpy", simulation)
+    assert_same_state(simulate(spec, "numpy", build(plan, "numpy")), simulation,
+                      TOLERANCE["float64"])
+
+
+def test_the_device_path_reports_divergence_as_numpy_does():
+    """Tolerance 0 on a device: a member whose residual overflows is frozen at that check
+    without a read-back, so the failure names numpy's value (inf, not a later NaN)."""
+    spec = load_protocol(REFERENCE, short(REFERENCE, "schedule.warmup_samples=0",
+                                          "model.projections.lateral.settling={alpha: 0.3, "
+                                          "tolerance: 0.0}", "ensemble={seeds: [1, 2]}"))
+    members = expand_ensemble(spec)
+    (plan,) = build_plans([member.spec for member in members])
+    messages = []
+    for name in ("numpy", "array:numpy"):
+        simulation = build(plan, name, [m.label for m in members])
+        if name != "numpy":
+            simulation.namespace.on_host = False
+        estimate = simulation.read("lateral.Q").copy()
+        estimate[1] = 1000.0 * np.eye(estimate.shape[-1])   # α λ = 300: overflows
+        simulation.write("lateral.Q", estimate)
+        with pytest.raises(SimulationDiverged) as error:
+            simulate(spec, name, simulation)
+        messages.append(str(error.value))
+    assert "seed=2" in messages[0] and "settling residual = inf" in messages[0]
+    assert messages[1] == messages[0]

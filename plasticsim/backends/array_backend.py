@@ -82,6 +82,8 @@ class ArrayNamespace:
     def __init__(self, library: str, device: str = "cpu"):
         self.library = library
         self.device_kind = device
+        #: Reading a value back is free (no device round trip to avoid).
+        self.on_host = device == "cpu"
         self.xp = importlib.import_module(f"array_api_compat.{library}")
         if library == "torch":
             import torch
@@ -361,7 +363,7 @@ class ArraySimulation(Simulation):
 
     def _members(self, vector, ndim: int):
         """A (members,) array shaped to broadcast against arrays of ``ndim`` dimensions."""
-        return self.xp.reshape(vector, (-1,) + (1,) * (ndim - 1))
+        return vector[(slice(None),) + (None,) * (ndim - 1)]
 
     def _transpose(self, array):
         return self.xp.matrix_transpose(array)
@@ -378,8 +380,9 @@ class ArraySimulation(Simulation):
     def _relative_residual(self, Y, reconstructed):
         """‖Y − reconstructed‖_F / max(‖Y‖_F, 1e-300) per member, float64."""
         xp = self.xp
-        gap = xp.linalg.vector_norm(Y - reconstructed, axis=(-2, -1))
-        norm = xp.linalg.vector_norm(Y, axis=(-2, -1))
+        gap = Y - reconstructed
+        gap = xp.sqrt(xp.sum(gap * gap, axis=(-2, -1)))
+        norm = xp.sqrt(xp.sum(Y * Y, axis=(-2, -1)))
         return self._astype(gap, xp.float64) / xp.maximum(self._astype(norm, xp.float64), 1e-300)
 
     # --------------------------------------------------------------- primitives
@@ -469,22 +472,26 @@ class ArraySimulation(Simulation):
             else:
                 alpha = self._astype(self._settling_alpha(Q, p["alpha"]), Q.dtype)
                 alpha_Q = self._members(alpha, 3) * Q
-                y, active = Y, None
-                residual = None
+                y, active, residual = Y, None, None
+                masked = False  # whether some member has stopped (its y is then kept)
                 for iteration in range(1, iterations + 1):
                     # y ← y + h (Y − αQ̂ y); members that have converged keep their y.
                     moved = y + p["step"] * (Y - xp.matmul(y, alpha_Q))
-                    y = moved if active is None else xp.where(self._members(active, 3),
-                                                              moved, y)
+                    y = xp.where(self._members(active, 3), moved, y) if masked else moved
                     if iteration % RESIDUAL_CHECK_EVERY == 0 or iteration == iterations:
                         now = self._relative_residual(Y, xp.matmul(y, alpha_Q))
-                        residual = now if active is None else xp.where(active, now, residual)
+                        residual = xp.where(active, now, residual) if masked else now
                         done = ~xp.isfinite(now) | (now <= tolerance)
                         active = ~done if active is None else active & ~done
-                        # With a tolerance of 0 only a non-finite residual stops a member, and
-                        # a frozen member needs no early exit: skip the device round trip.
-                        if tolerance > 0 and not bool(xp.any(active)):
-                            break
+                        # On a device, with a tolerance of 0 (only a non-finite residual stops
+                        # a member), skip the round trip: frozen members need no early exit.
+                        if self.namespace.on_host or tolerance > 0:
+                            remaining = int(xp.sum(self._astype(active, xp.int64)))
+                            if remaining == 0:
+                                break
+                            masked = remaining < self.n_members
+                        else:
+                            masked = True
                 scaled = self._members(alpha, 3) * y
             self._fail(step, ~(residual <= 1.0), residual,  # ~(r ≤ 1) also catches NaN
                        SETTLING_DIVERGED)
