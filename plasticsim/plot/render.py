@@ -15,7 +15,7 @@ def render_figures(results, directory: str | Path) -> list[Path]:
     """Write the standard figures of a run as PNG files; return their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    written = _map_figures(results, directory) + _grating_figures(results, directory)
+    written = _map_figures(results, directory) + render_grating_figures(results, directory)
     if results.sheets and not results.receptive_fields:
         return written
     if getattr(results, "receptive_fields", None):  # image-driven runs: mosaics, Gabor stats
@@ -54,7 +54,7 @@ def _map_figures(results, directory: Path) -> list[Path]:
     return written
 
 
-def _grating_figures(results, directory: Path) -> list[Path]:
+def render_grating_figures(results, directory: Path) -> list[Path]:
     """Grating probes: tuning curves of example units per population, and the histograms of
     circular variance, orientation bandwidth and F1/F0 of every probed population."""
     if "gratings" not in results.analysis:
