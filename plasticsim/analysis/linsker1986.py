@@ -12,8 +12,10 @@ are stored under ``/structure/arbors/<projection>``), in order from the input:
   (:func:`plasticsim.analysis.mackay_miller.next_layer_correlation`, starting from
   the uncorrelated layer A), its leading eigenvectors and their classes;
 * where the weights have not saturated: each cell's field at the last recorded snapshot
-  before more than :data:`UNSATURATED_FRACTION` of the layer's synapses reached a bound,
-  and its cosine with the operator's leading eigenvector.
+  before more than :data:`UNSATURATED_FRACTION` of the layer's synapses reached a bound
+  (and after the weights grew tenfold from their initial noise), and its cosine with the
+  operator's leading eigenvector (with the span of the leading family where the leading
+  eigenvalue is degenerate, as the 2p pair is).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from .mackay_miller import (CorrelationFunction, classify_field, correlation_mat
 
 #: A snapshot counts as unsaturated while at most this fraction of its synapses sit at a bound.
 UNSATURATED_FRACTION = 0.01
+#: Eigenvalues within this relative distance of the largest belong to the leading family. The
+#: 2p pair is exactly degenerate for a symmetric correlation function; one computed from
+#: learned (noisy) fields splits it by ~1e-4, far less than the development can resolve
+#: (over the ~30 time units before saturation a 1% difference changes the ratio by ~5%).
+DEGENERACY_TOLERANCE = 0.01
 #: A synapse within this fraction of its range (A·(c₊ − c₋)) from a bound counts as at it.
 BOUND_TOLERANCE = 1e-6
 
@@ -58,6 +65,8 @@ class LayerDevelopment:
         snapshot with grown weights was recorded).
     cosines : numpy.ndarray
         Per cell, |cos| between its field at ``unsaturated_step`` and the leading eigenvector.
+    mode_vectors : numpy.ndarray or None
+        The leading eigenvectors in w space over the arbor (count, n).
     """
 
     projection: str
@@ -73,6 +82,7 @@ class LayerDevelopment:
     leading_kinds: list = field(default_factory=list)
     unsaturated_step: int | None = None
     cosines: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    mode_vectors: np.ndarray | None = field(default=None, repr=False)
 
     def fraction(self, kind: str) -> float:
         """Fraction of cells whose final field is of class ``kind``."""
@@ -199,6 +209,25 @@ def _unsaturated_snapshot(dataset, steps, arbor_entry):
     return chosen
 
 
+def _leading_count(eigenvalues: np.ndarray) -> slice:
+    """The leading eigenvalue's modes: one, or a degenerate family (the 2p pair cos φ, sin φ
+    has one eigenvalue, and any combination of the two is the same mode rotated)."""
+    top = eigenvalues[0]
+    return slice(0, int(np.sum(eigenvalues >= top - DEGENERACY_TOLERANCE * abs(top))))
+
+
+def _cosine_with_span(field: np.ndarray, modes: np.ndarray) -> float:
+    """|cos| of the angle between a field and the span of ``modes`` (one mode: the plain
+    |cos|)."""
+    if len(modes) == 1:
+        return cosine_similarity(field, modes[0])
+    coefficients, *_ = np.linalg.lstsq(modes.T, field, rcond=None)
+    norm = np.linalg.norm(field)
+    if norm == 0:
+        raise DataError("cosine with a mode family: the field is all zero")
+    return float(np.linalg.norm(modes.T @ coefficients) / norm)
+
+
 def _analyze_layer(name, matrix, attributes, final, correlation, snapshot, eigen_count):
     pre_side = int(round(np.sqrt(matrix.shape[1])))
     post_side = int(round(np.sqrt(matrix.shape[0])))
@@ -218,13 +247,14 @@ def _analyze_layer(name, matrix, attributes, final, correlation, snapshot, eigen
         saturated_fraction=_saturated(final, matrix, attributes["lower"], attributes["upper"]),
         eigenvalues=modes.eigenvalues,
         leading_kinds=[_kind_name(classify_field(arbor.to_image(v)))
-                       for v in modes.density_vectors])
+                       for v in modes.density_vectors],
+        mode_vectors=modes.density_vectors)
     if snapshot is not None:
         step, weights = snapshot
         early = cell_fields(weights, pre_side, post_side, arbor.extent, periodic)
         layer.unsaturated_step = step
-        layer.cosines = np.array([cosine_similarity(arbor.from_image(image),
-                                                    modes.density_vectors[0])
+        leading = modes.density_vectors[_leading_count(modes.eigenvalues)]
+        layer.cosines = np.array([_cosine_with_span(arbor.from_image(image), leading)
                                   for image in early])
     return layer, next_layer_correlation(fields, correlation)
 
