@@ -173,3 +173,15 @@ def test_full_protocol_develops_centre_surround_c_and_oriented_d(tmp_path):
     # issue's < 0.5 target is not reached with this rule (see the protocol's comments)
     assert summary["D_linsker1986_fraction_angular"] >= 0.8
     assert summary["D_gratings_median_circular_variance"] < 0.7
+
+
+def test_fields_figure_has_a_title_labelled_axes_and_the_cell_count(developed):
+    from plasticsim.plot.linsker1986 import plot_layer_fields
+    results, layers = developed
+    radii = {name: (p.arbor.radius, p.arbor.cutoff)
+             for name, p in results.spec.model.projections.items()}
+    figure = plot_layer_fields(list(layers.values()), radii)
+    assert "768 cells in 3 layers" in figure.texts[0].get_text()
+    shown = [axis for axis in figure.axes if axis.images]
+    assert len(shown) == 3 * 6
+    assert all(axis.get_title() and axis.get_xlabel() and axis.get_ylabel() for axis in shown)
