@@ -101,8 +101,10 @@ def test_an_arbor_on_a_rule_that_ignores_it_is_refused():
             "model.projections.feedforward.arbor={radius: 1.0}"]))
 
 
-def test_numba_runs_every_layer_as_numpy_does():
-    pytest.importorskip("numba")
+@pytest.mark.parametrize("backend, module", [("numba", "numba"),
+                                             ("array:numpy", "array_api_compat")])
+def test_compiled_backends_run_every_layer_as_numpy_does(backend, module):
+    pytest.importorskip(module)
     spec = load_protocol(PROTOCOL, SHORT + [
         "schedule.samples=1000", "record.every=500",
         # every layer learning at once, so that each projection's kernel is compared
@@ -110,7 +112,7 @@ def test_numba_runs_every_layer_as_numpy_does():
         "learning_rates.B_to_C={kind: constant, initial: 0.01}",
         "learning_rates.C_to_D={kind: constant, initial: 0.01}"])
     reference = simulate(spec, "numpy")
-    compiled = simulate(spec, "numba", build(build_plan(spec), "numba"))
+    compiled = simulate(spec, backend, build(build_plan(spec), backend))
     for name in ("A_to_B.weights", "B_to_C.weights", "C_to_D.weights"):
         moved = relative_difference(build_plan(spec).states[name].initial[0],
                                     reference.read(name)[0])
