@@ -1,4 +1,5 @@
-"""Command line: ``plasticsim run | resume | sweep | report | validate``; a thin layer over the Python API."""
+"""Command line: ``plasticsim run | resume | sweep | report | validate | compare | probe``;
+a thin layer over the Python API."""
 
 from __future__ import annotations
 
@@ -115,6 +116,25 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--ica-fields", choices=("basis_functions", "filters"),
                          default="basis_functions", help="ICA basis functions (as the O&F "
                          "network's dictionary; default) or filters (as white-noise maps)")
+
+    probe = sub.add_parser("probe", help="present drifting gratings to a population of a "
+                           "trained network (no plasticity); store /analysis/gratings/"
+                           "<population> in the results file and write figures")
+    probe.add_argument("results", help="results.h5 of a complete run (or its directory)")
+    probe.add_argument("--gratings", metavar="POPULATION", required=True,
+                       help="population whose grating responses are measured")
+    probe.add_argument("--input", help="input population the gratings are shown on (default: "
+                       "the only one upstream)")
+    probe.add_argument("--spatial-frequencies", type=float, nargs="+", metavar="F",
+                       help="cycles per pixel, each below Nyquist (0.5)")
+    probe.add_argument("--orientations", type=int, help="orientations over 180° (default 24)")
+    probe.add_argument("--phases", type=int, help="temporal phases per cycle (default 16)")
+    probe.add_argument("--contrast", type=float, help="grating amplitude (default 1)")
+    probe.add_argument("--grating-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                       help="centred grating window in pixels (default: the whole input)")
+    probe.add_argument("--response", choices=("auto", "rate", "spike_count"))
+    probe.add_argument("--figures", help="figure directory (default: next to the file)")
+    probe.add_argument("--no-figures", action="store_true", help="skip rendering figures")
     return parser
 
 
@@ -325,6 +345,20 @@ def _command(arguments) -> int:
                   f"blob-like {row['blob_like_fraction']:.2f}, TV to V1 "
                   f"{row['tv_distance_to_v1']:.3f}")
         print(f"report: {', '.join(report['files'])}")
+    elif arguments.command == "probe":
+        from .probe import probe_gratings
+        probed = probe_gratings(
+            arguments.results, arguments.gratings, figures=not arguments.no_figures,
+            figure_directory=arguments.figures, input=arguments.input,
+            spatial_frequencies=arguments.spatial_frequencies,
+            orientations=arguments.orientations, phases=arguments.phases,
+            contrast=arguments.contrast, grating_size=arguments.grating_size,
+            response=arguments.response)
+        print(f"{probed['path']}: /analysis/gratings/{arguments.gratings}")
+        for key, value in probed["summary"].items():
+            print(f"  {key.split('_gratings_', 1)[1]:<42} {value:.4g}")
+        if probed["figures"]:
+            print(f"figures: {', '.join(str(p) for p in probed['figures'])}")
     elif arguments.command == "validate":
         from .run import validate
         from .spec.loading import spec_to_yaml

@@ -62,7 +62,8 @@ def short(path, *overrides: str) -> list[str]:
     spec = load_protocol(path, extra + list(overrides))
     batch = spec.schedule.batch_size
     steps, warmup = (4, 0) if batch >= 100 else (20, 5)
-    probes = [f"probes.{name}.samples=400" for name in spec.probes]
+    probes = [f"probes.{name}.samples=400" for name, probe in spec.probes.items()
+              if "samples" in type(probe).model_fields]
     return extra + [f"schedule.samples={steps * batch}",
                     f"schedule.warmup_samples={warmup * batch}",
                     f"record.every={steps * batch // 2}", *probes, *overrides]

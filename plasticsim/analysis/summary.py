@@ -87,6 +87,8 @@ def receptive_field_summaries(results) -> tuple[dict, dict]:
         shape = results.patch_shapes.get(projection.pre)
         if shape is None or projection.post in fields or projection.pre == projection.post:
             continue
+        if projection.arbor is not None:
+            continue   # local arbor fields: the Linsker 1986 analysis reads them
         fields[projection.post] = np.asarray(results.weights[name]).reshape(
             (-1,) + tuple(shape))
     summary, arrays = {}, {}
@@ -243,11 +245,22 @@ def map_quality_summaries(results) -> dict:
     return summary
 
 
+def linsker1986_summaries(results) -> dict:
+    """Per layer of Linsker's (1986) development (:mod:`plasticsim.analysis.linsker1986`):
+    field classes, centre and surround signs, saturation, the leading MacKay–Miller modes and
+    the cosine of unsaturated fields with the leading one (``<population>_linsker1986_*``)."""
+    from .linsker1986 import analyze_linsker1986, linsker1986_summary
+    if not any(p.arbor is not None for p in results.spec.model.projections.values()):
+        return {}
+    return linsker1986_summary(analyze_linsker1986(results.path))
+
+
 def summarize(results) -> tuple[dict, dict]:
     """Every final figure of a run and the analysis arrays to store with it."""
     summary, arrays = linear_layer_summaries(results)
     summary.update(principal_subspace_summaries(results))
     summary.update(map_quality_summaries(results))
+    summary.update(linsker1986_summaries(results))
     for analysis in (receptive_field_summaries, orientation_map_summaries, grating_summaries):
         more, more_arrays = analysis(results)
         summary.update(more)

@@ -662,6 +662,25 @@ class ArraySimulation(Simulation):
             state[weights] = self._astype(state[weights] + state[delta], dtype)
         return apply_delta
 
+    def _bounded_hebbian(self, op):
+        xp = self.xp
+        p = op.parameters
+        post_name, pre_name = op.reads["post"], op.reads["pre"]
+        arbor_name, weights_name = op.reads["arbor"], op.writes["weights"]
+        dtype = self._dtype_of(weights_name)
+
+        def bounded_hebbian(state, step):
+            post, pre, weights = state[post_name], state[pre_name], state[weights_name]
+            arbor = self._astype(state[arbor_name], dtype)
+            drift = pre.shape[1] * (p["k1"] + p["k2"] * xp.sum(weights, axis=-1))
+            update = (xp.matmul(self._transpose(post), pre) * p["inverse_variance"]
+                      + drift[:, :, None])
+            rate = self._members(step.rate(op.rate, update.dtype), 3)
+            moved = weights + rate * arbor * update
+            state[weights_name] = self._astype(
+                xp.minimum(xp.maximum(moved, p["lower"] * arbor), p["upper"] * arbor), dtype)
+        return bounded_hebbian
+
     def _clip(self, op):
         xp = self.xp
         weights = op.writes["weights"]

@@ -470,6 +470,15 @@ class _SourceWriter:
         return [f"kernels.clip({self.array(op.writes['weights'])}, {_literal(p['minimum'])}, "
                 f"{_literal(bool(p.get('zero_diagonal')))})"]
 
+    def _bounded_hebbian(self, op):
+        p = op.parameters
+        post, pre = op.reads["post"], op.reads["pre"]
+        self._check_matrix_state(op, post, pre)
+        return [f"kernels.bounded_hebbian({self.array(post)}, {self.array(pre)}, "
+                f"{self.array(op.writes['weights'])}, {self.array(op.reads['arbor'])}, "
+                f"{_literal(p['k1'])}, {_literal(p['k2'])}, {_literal(p['inverse_variance'])}, "
+                f"{_literal(p['lower'])}, {_literal(p['upper'])}, {self.rate(op.rate)})"]
+
     def _lca(self, op):
         p = op.parameters
         if p["prior"] not in PRIOR_NAMES:

@@ -799,6 +799,28 @@ def clip(weights, minimum, zero_diagonal):
             weights[i, i] = 0.0
 
 
+@kernel
+def bounded_hebbian(post, pre, weights, arbor, k1, k2, inverse_variance, lower, upper, rate):
+    """bounded_hebbian (Linsker 1986): w += η A ⊙ (Σ_b post_bᵀ pre_b/q₀ + B(k₁ + k₂ Σ_k w_k)),
+    then A c₋ ≤ w ≤ A c₊; synapses outside the arbor (A = 0) are skipped."""
+    batch, n_post = post.shape
+    n_pre = pre.shape[1]
+    for i in range(n_post):
+        total = 0.0
+        for j in range(n_pre):
+            total += weights[i, j]
+        drift = batch * (k1 + k2 * total)
+        for j in range(n_pre):
+            density = arbor[i, j]
+            if density == 0.0:
+                continue
+            hebbian = 0.0
+            for b in range(batch):
+                hebbian += post[b, i] * pre[b, j]
+            value = weights[i, j] + rate * density * (hebbian * inverse_variance + drift)
+            weights[i, j] = min(max(value, lower * density), upper * density)
+
+
 # ---------------------------------------------------------------- sparse coding
 @kernel
 def _lca_geometry(weights, tiny, gains, directions, overlaps):

@@ -192,6 +192,18 @@ def clip(op, state, context):
         np.fill_diagonal(weights, 0.0)
 
 
+def bounded_hebbian(op, state, context):
+    """Linsker (1986): Δw = η A ⊙ (Σ_b y_b x_bᵀ/q₀ + B(k₁ + k₂ Σ_k w_k)), then A c₋ ≤ w ≤ A c₊."""
+    parameters = op.parameters
+    post, pre = state[op.reads["post"]], state[op.reads["pre"]]
+    arbor = state[op.reads["arbor"]]
+    weights = state[op.writes["weights"]]
+    drift = pre.shape[0] * (parameters["k1"] + parameters["k2"] * weights.sum(axis=1))
+    update = (post.T @ pre) * parameters["inverse_variance"] + drift[:, None]
+    weights += context.rate * arbor * update
+    np.clip(weights, parameters["lower"] * arbor, parameters["upper"] * arbor, out=weights)
+
+
 def lca(op, state, context):
     parameters = op.parameters
     state[op.writes["target"]][...] = lca_inference(
@@ -239,7 +251,7 @@ PRIMITIVES = {
     "settle": settle_primitive, "running_average": running_average, "hebbian": hebbian,
     "solve_right": solve_right, "third_factor": third_factor,
     "predictive_gate": predictive_gate, "constrain": constrain_primitive,
-    "apply_delta": apply_delta, "clip": clip, "lca": lca, "residual": residual,
+    "apply_delta": apply_delta, "clip": clip, "bounded_hebbian": bounded_hebbian, "lca": lca, "residual": residual,
     "gain_normalisation": gain_normalisation, "lif_window": lif_window,
     "homeostasis": homeostasis, "som_competition": som_competition,
 }

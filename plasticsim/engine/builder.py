@@ -420,6 +420,10 @@ class PlanBuilder:
                 self.error(f"{projection.key}.rule", f"rule {rule.kind!r} drives "
                            f"{' or '.join(component.post_kinds)} populations; "
                            f"{projection.post.name!r} is {projection.post.kind!r}")
+            if projection.spec.arbor is not None and not component.extra.get("arbor"):
+                supporting = [k for k, c in RULES.items() if c.extra.get("arbor")]
+                self.error(f"{projection.key}.arbor", f"rule {rule.kind!r} does not learn "
+                           f"within an arbor; rules that do: {', '.join(supporting)}")
             if projection.spec.settling is not None and not component.extra.get("settling"):
                 self.error(f"{projection.key}.settling", f"settling has no effect here: rule "
                            f"{rule.kind!r} does not settle its post population "

@@ -53,6 +53,8 @@ PRIMITIVES = {
     "constrain": "project delta on the budget's tangent plane, add it, rescale onto the budget",
     "apply_delta": "weights += delta",
     "clip": "weights ← max(weights, minimum), optional zero diagonal",
+    "bounded_hebbian": "weights ← clip(weights + η arbor ⊙ (Σ_b post_bᵀ pre_b/q₀ + B(k₁ + "
+                       "k₂ Σ weights_row)), lower·arbor, upper·arbor)",
     "lca": "target ← sparse code of input under dictionary weights (LCA dynamics)",
     "residual": "target ← input − code · weights",
     "gain_normalisation": "gain ← gain (variance/goal)^γ; rows of weights rescaled to gain",

@@ -23,8 +23,14 @@ def step_phases(schedule: ScheduleSpec, phases: PhasesSpec, first_sample: int,
 
 
 def rate_at(rate: RateScheduleSpec, samples: np.ndarray) -> np.ndarray:
-    """η(t) at sample counts t: η₀ (constant) or η₀ / (1 + t/τ) (annealed)."""
+    """η(t) at sample counts t: η₀ (constant) or η₀ / (1 + t/τ) (annealed); with a
+    ``window`` [start, stop), 0 outside it and t counted from start."""
     samples = np.asarray(samples, dtype=float)
+    if rate.window is not None:
+        start, stop = rate.window
+        inside = (samples >= start) & (samples < stop)
+        return np.where(inside, rate_at(rate.model_copy(update={"window": None}),
+                                        np.maximum(samples - start, 0.0)), 0.0)
     if rate.kind == "constant":
         return np.full(samples.shape, rate.initial)
     return rate.initial / (1.0 + samples / rate.tau)

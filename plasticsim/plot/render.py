@@ -15,7 +15,8 @@ def render_figures(results, directory: str | Path) -> list[Path]:
     """Write the standard figures of a run as PNG files; return their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    written = _map_figures(results, directory) + _grating_figures(results, directory)
+    written = (_map_figures(results, directory) + render_grating_figures(results, directory)
+               + _linsker1986_figures(results, directory))
     if results.sheets and not results.receptive_fields:
         return written
     if getattr(results, "receptive_fields", None):  # image-driven runs: mosaics, Gabor stats
@@ -54,7 +55,7 @@ def _map_figures(results, directory: Path) -> list[Path]:
     return written
 
 
-def _grating_figures(results, directory: Path) -> list[Path]:
+def render_grating_figures(results, directory: Path) -> list[Path]:
     """Grating probes: tuning curves of example units per population, and the histograms of
     circular variance, orientation bandwidth and F1/F0 of every probed population."""
     if "gratings" not in results.analysis:
@@ -69,3 +70,16 @@ def _grating_figures(results, directory: Path) -> list[Path]:
         written.append(save(plot_tuning_curves(tuning, population=population),
                             directory / f"grating_tuning_curves_{population}.png"))
     return written
+
+
+def _linsker1986_figures(results, directory: Path) -> list[Path]:
+    """Linsker 1986 layers: example fields per layer and the leading MacKay–Miller modes."""
+    arbors = {name: p.arbor for name, p in results.spec.model.projections.items()
+              if p.arbor is not None and p.rule.kind == "linsker1986"}
+    if not arbors:
+        return []
+    from ..analysis.linsker1986 import analyze_linsker1986
+    from .linsker1986 import plot_layer_fields
+    layers = analyze_linsker1986(results.path)
+    radii = {name: (arbor.radius, arbor.cutoff) for name, arbor in arbors.items()}
+    return [save(plot_layer_fields(layers, radii), directory / "linsker1986_fields.png")]

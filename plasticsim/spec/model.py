@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Discriminator, Tag, field_validator, model_validator
 
 from ..model import load_components
+from ..model.arbors import ArborSpec
 from ..model.registry import CONSTRAINTS, NEURONS, RULES
 from ..model.settling import SettlingSpec
 from ..schema import PositiveFinite, Spec
@@ -64,6 +65,7 @@ class ProjectionSpec(Spec):
     init: InitSpec = InitSpec()
     settling: SettlingSpec | None = None
     constraints: list[ConstraintSpec] = []
+    arbor: ArborSpec | None = None
 
     @field_validator("rule", mode="before")
     @classmethod

@@ -72,16 +72,25 @@ class ScheduleSpec(Spec):
 
 
 class RateScheduleSpec(Spec):
-    """Learning rate: ``constant`` (η₀) or ``annealed`` (η₀ / (1 + t/τ), t in samples)."""
+    """Learning rate: ``constant`` (η₀) or ``annealed`` (η₀ / (1 + t/τ), t in samples).
+
+    ``window: [start, stop]`` (training samples) makes the rate zero outside
+    start ≤ t < stop, and t of the annealing counts from ``start``: layers trained in turn
+    (Linsker 1986) each get their own window.
+    """
 
     kind: Literal["constant", "annealed"] = "constant"
     initial: PositiveFinite
     tau: PositiveFinite | None = None
+    window: tuple[NonNegativeInt, PositiveInt] | None = None
 
     @model_validator(mode="after")
     def _annealed_needs_tau(self):
         if self.kind == "annealed" and self.tau is None:
             raise ValueError("an annealed schedule needs tau (samples)")
+        if self.window is not None and not self.window[0] < self.window[1]:
+            raise ValueError(f"window: start ({self.window[0]}) must be before stop "
+                             f"({self.window[1]})")
         return self
 
 
