@@ -80,9 +80,9 @@ def check_supported(plan, name: str) -> None:
         return
     builder = _builder(name)
     # A backend with targets (brian2, brian2:cpp_standalone) says itself why it refuses a plan.
-    refusal = getattr(BACKENDS.get(name), "refusal", None)
+    refusal = getattr(BACKENDS.get(name) or BACKENDS.get(name.split(":")[0]), "refusal", None)
     if refusal is not None:
-        reason = refusal(plan)
+        reason = refusal(plan, name)
         if reason is not None:
             raise BackendUnavailable(reason)
         return

@@ -47,8 +47,27 @@ from .base import Simulation, StepFailure
 from ..errors import BackendUnavailable
 from ..model.settling import RESIDUAL_CHECK_EVERY
 
-if importlib.util.find_spec("brian2") is None:  # registered only where brian2 is installed
+def _brian2_installed() -> bool:
+    try:
+        return importlib.util.find_spec("brian2") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["brian2"] is None
+        return False
+
+
+# Registered only where brian2 is installed; brian2 itself is imported when a simulation is
+# built (importing it takes a second or two that runs on other backends need not pay).
+if not _brian2_installed():
     raise ImportError("No module named 'brian2'")
+
+
+def _import_brian2():
+    try:
+        import brian2
+    except ImportError as error:
+        raise BackendUnavailable(f"backend brian2 is unavailable: brian2 does not import "
+                                 f"({error}); install it with: pip install 'brian2>=2.9'") \
+            from None
+    return brian2
 
 TARGETS = ("brian2", "brian2:numpy", "brian2:cython", "brian2:cpp_standalone")
 SUPPORTED_PRIMITIVES = frozenset({"load_stream", "matmul", "add_stream", "settle",
@@ -717,7 +736,7 @@ class _RuntimeRunner:
     capacity = 0  # any number of steps per run
 
     def __init__(self, net: Brian2Network, target: str):
-        import brian2 as b2
+        b2 = _import_brian2()
         self.b2, self.net = b2, net
         _quiet(b2)
         b2.set_device("runtime")
@@ -777,7 +796,7 @@ class _StandaloneRunner:
                                      f"and make; not found: {', '.join(missing)} (install "
                                      "them, e.g. apt-get install g++ make, or use backend "
                                      "brian2)")
-        import brian2 as b2
+        b2 = _import_brian2()
         _quiet(b2)
         self.net, self.capacity = net, capacity
         self.directory = tempfile.mkdtemp(prefix="plasticsim-brian2-")
@@ -855,9 +874,13 @@ def _build(plan, labels=None, variant=None) -> Brian2Simulation:
     return Brian2Simulation(plan, labels, name)
 
 
-for _name in TARGETS:
-    register_backend(_name)(lambda plan, labels=None, variant=None, _n=_name:
-                            _build(plan, labels, _n))
-    # check_supported asks the builder itself (a lambda per target) why a plan is refused.
-    from . import BACKENDS as _BACKENDS
-    _BACKENDS[_name].refusal = (lambda plan, _n=_name: refusal(plan, _n))
+def _register(target: str) -> None:
+    def builder(plan, labels=None, variant=None):
+        return _build(plan, labels, variant or target)
+    # check_supported asks the builder why it refuses a plan, naming the target.
+    builder.refusal = refusal
+    register_backend(target)(builder)
+
+
+for _target in TARGETS:
+    _register(_target)
