@@ -76,6 +76,26 @@ SUPPORTED_PRIMITIVES = frozenset({"load_stream", "matmul", "add_stream", "settle
 TICK_MS = 1.0
 
 
+class Index(np.ndarray):
+    """An integer index array that remembers the formula it was made from (``text``), so
+    that an exported script can write the formula instead of the numbers."""
+
+    text = ""
+
+
+def terms(formula: str, **sizes) -> Index:
+    """``formula`` evaluated at every term of a grid of ``sizes`` (C order), e.g.
+    ``terms("b*32 + n", b=10, m=8, n=32)``: one entry per (b, m, n)."""
+    axes = [a.ravel() for a in np.meshgrid(*(np.arange(n) for n in sizes.values()),
+                                           indexing="ij")]
+    function = eval(f"lambda {', '.join(sizes)}: {formula}")  # our own formulas only
+    values = np.broadcast_to(np.asarray(function(*axes), dtype=np.int64), axes[0].shape)
+    index = np.array(values).view(Index)
+    index.text = (f"terms(lambda {', '.join(sizes)}: {formula}, "
+                  + ", ".join(f"{k}={v}" for k, v in sizes.items()) + ")")
+    return index
+
+
 # ------------------------------------------------------------------------ refusal
 def refusal(plan, name: str = "brian2") -> str | None:
     """Why ``plan`` cannot run on Brian2 target ``name`` (None: it can)."""
@@ -316,7 +336,7 @@ class PlanCompiler:
         """Σ of ``variable`` of ``source`` per entry of ``out_index`` into ``out_group``."""
         expressions = expressions or {stem: f"{variable}_pre"}
         synapses = SynapsesSpec(self.unique(f"{stem}_sum"), source, out_group,
-                                np.arange(len(out_index)), np.asarray(out_index),
+                                terms("i", i=len(out_index)), out_index,
                                 comment=comment)
         names = []
         for target, expression in expressions.items():
@@ -338,11 +358,33 @@ class PlanCompiler:
             for op in self.plan.operations:
                 if op.slot in slots:
                     getattr(self, f"_{op.primitive}")(op, prev)
+        self._merge_adjacent_codes()
         for name in list(self.net.timed_arrays):
             if name not in self.net.controls:
                 base = name[:-5] if name.endswith("_prev") else name
                 self.net.controls[name] = ("control", base)
         return self.net
+
+    def _merge_adjacent_codes(self):
+        """One run_regularly for consecutive code of one group on one clock (fewer code
+        objects: each costs a call per tick, and a compiled file in standalone). Safe: each
+        statement reads and writes its own neuron's variables, and what another object
+        writes in between is never between two merged blocks."""
+        merged = {"step": [], "fast": []}
+        for code in self.net.codes:
+            sequence = merged[code.clock]
+            last = sequence[-1] if sequence else None
+            if (last is not None and code.kind == last.kind == "regular"
+                    and code.owner == last.owner and code.when == last.when):
+                last.code += "\n" + code.code
+                last.comment += "; " + code.comment
+            else:
+                sequence.append(code)
+        self.net.codes = []
+        for clock, sequence in merged.items():
+            for order, code in enumerate(sequence):
+                code.order = order
+                self.net.codes.append(code)
 
     def _load_stream(self, op, prev):
         group, var = self.where(op.writes["target"])
@@ -359,11 +401,11 @@ class PlanCompiler:
         source, weights, target = op.reads["source"], op.reads["weights"], op.writes["target"]
         batch, n_in = self.shape(source)
         n_out = self.shape(weights)[0]
-        b, m, n = (a.ravel() for a in np.meshgrid(np.arange(batch), np.arange(n_out),
-                                                   np.arange(n_in), indexing="ij"))
+        grid = {"b": batch, "m": n_out, "n": n_in}
         group, var = self.where(target)
-        total = self.contract("drive", (*self.where(source), b * n_in + n),
-                              (*self.where(weights), m * n_in + n), group, b * n_out + m,
+        total = self.contract("drive", (*self.where(source), terms(f"b*{n_in} + n", **grid)),
+                              (*self.where(weights), terms(f"m*{n_in} + n", **grid)), group,
+                              terms(f"b*{n_out} + m", **grid),
                               comment=f"{target} = {source} · {weights}ᵀ")
         g = self.gate(op, prev)
         value = f"({total} + {var})" if op.parameters["accumulate"] else total
@@ -373,12 +415,12 @@ class PlanCompiler:
     def _running_average(self, op, prev):
         source, target = op.reads["source"], op.writes["target"]
         batch, size = self.shape(source)
-        b, m, k = (a.ravel() for a in np.meshgrid(np.arange(batch), np.arange(size),
-                                                   np.arange(size), indexing="ij"))
+        grid = {"b": batch, "m": size, "k": size}
         group = self.where(target)[0]
         where = self.where(source)
-        total = self.contract("outer", (*where, b * size + m), (*where, b * size + k), group,
-                              m * size + k, comment=f"Σ_b {source}ᵀ {source}")
+        total = self.contract("outer", (*where, terms(f"b*{size} + m", **grid)),
+                              (*where, terms(f"b*{size} + k", **grid)), group,
+                              terms(f"m*{size} + k", **grid), comment=f"Σ_b {source}ᵀ {source}")
         g, rate = self.gate(op, prev), self.rate(op)
         if op.parameters.get("phase_indexed"):
             phase = self.control("phase", prev)
@@ -396,11 +438,11 @@ class PlanCompiler:
         post, pre, delta = op.reads["post"], op.reads["pre"], op.writes["delta"]
         batch, n_out = self.shape(post)
         n_in = self.shape(pre)[1]
-        b, m, n = (a.ravel() for a in np.meshgrid(np.arange(batch), np.arange(n_out),
-                                                   np.arange(n_in), indexing="ij"))
+        grid = {"b": batch, "m": n_out, "n": n_in}
         group, var = self.where(delta)
-        total = self.contract("hebb", (*self.where(post), b * n_out + m),
-                              (*self.where(pre), b * n_in + n), group, m * n_in + n,
+        total = self.contract("hebb", (*self.where(post), terms(f"b*{n_out} + m", **grid)),
+                              (*self.where(pre), terms(f"b*{n_in} + n", **grid)), group,
+                              terms(f"m*{n_in} + n", **grid),
                               comment=f"Σ_b {post}ᵀ {pre}")
         if op.parameters["reduce"] == "mean":
             total = f"({total}/{batch})"
@@ -427,8 +469,7 @@ class PlanCompiler:
         rows = self.add_group(self.unique("budget"), n_out if per_unit else 1,
                               comment=f"one per {'row' if per_unit else 'matrix'} of "
                               f"{weights}")
-        row_of_weight = (np.repeat(np.arange(n_out), n_in) if per_unit
-                         else np.zeros(n_out * n_in, dtype=np.int64))
+        row_of_weight = terms("m" if per_unit else "0*m", m=n_out, n=n_in)
         g = self.gate(op, prev)
         if parameters["uses_delta"]:
             # ΔC loses its component along C (the budget's normal), then C += ΔC.
@@ -496,7 +537,7 @@ class PlanCompiler:
         else:
             self.code(q_group, f"{current} = {q_vars[0]}", comment="Q̂")
         alpha = parameters["alpha"]
-        rows_index = np.repeat(np.arange(size), size)
+        rows_index = terms("i", i=size, j=size)
         if alpha == "gershgorin":
             rows = self.add_group(f"{tag}_rows", size, comment="rows of Q̂ (Gershgorin α)")
             q_group_spec.variables[f"{tag}_absQ"] = 0.0
@@ -504,8 +545,7 @@ class PlanCompiler:
             row_sum = self.sum_into("row_sum", q_group, f"{tag}_absQ", rows.name, rows_index,
                                     comment="Σ_j |Q̂_ij|")
             # The largest row sum, exactly: the one row no other row exceeds (ties: lowest i).
-            i, j = (a.ravel() for a in np.meshgrid(np.arange(size), np.arange(size),
-                                                    indexing="ij"))
+            i, j = terms("i", i=size, j=size), terms("j", i=size, j=size)
             above = self.unique("above")
             rows.variables[above] = 0.0
             self.net.synapses[f"{tag}_compare"] = SynapsesSpec(
@@ -517,7 +557,7 @@ class PlanCompiler:
             self.code(rows.name, f"largest = {row_sum}*int({above} < 0.5)",
                       comment="the largest row sum (0 elsewhere)")
             largest = self.sum_into("max_row_sum", rows.name, "largest", monitor.name,
-                                    np.zeros(size, dtype=np.int64), comment="max_i Σ_j |Q̂_ij|")
+                                    terms("0*i", i=size), comment="max_i Σ_j |Q̂_ij|")
             self.code(monitor.name, f"alpha = 1.0/{largest}", comment="α = 1/max row sum")
         elif alpha == "trace":
             q_group_spec.variables[f"{tag}_diagonal"] = 0.0
@@ -526,12 +566,12 @@ class PlanCompiler:
             self.code(q_group, f"{tag}_diagonal = {current}*{tag}_on_diagonal",
                       comment="diagonal of Q̂")
             trace = self.sum_into("trace", q_group, f"{tag}_diagonal", monitor.name,
-                                  np.zeros(size * size, dtype=np.int64), comment="tr Q̂")
+                                  terms("0*i", i=size * size), comment="tr Q̂")
             self.code(monitor.name, f"alpha = 1.0/{trace}", comment="α = 1/tr Q̂")
         else:
             self.code(monitor.name, f"alpha = {float(alpha)!r}", comment="fixed α")
-        zeros_q = np.zeros(size * size, dtype=np.int64)
-        zeros_p = np.zeros(batch * size, dtype=np.int64)
+        zeros_q = terms("0*i", i=size * size)
+        zeros_p = terms("0*i", i=batch * size)
         q_group_spec.linked[f"{tag}_alpha"] = (monitor.name, "alpha", zeros_q)
         q_group_spec.variables[f"{tag}_aQ"] = 0.0
         self.code(q_group, f"{tag}_aQ = {tag}_alpha*{current}", comment="αQ̂")
@@ -539,25 +579,26 @@ class PlanCompiler:
         p_group = self.net.groups[population]
         y, lateral = f"{tag}_y", f"{tag}_lateral"
         p_group.variables[y] = 0.0
-        self.code(population, f"{y} = {D}", comment="y ← Y")
+        p_group.variables[f"{tag}_dsq"] = 0.0
+        self.code(population, f"{y} = {D}\n{tag}_dsq = {D}**2", comment="y ← Y; terms of ‖Y‖²")
+        d2 = self.sum_into("d2", population, f"{tag}_dsq", monitor.name,
+                           zeros_p, comment="‖Y‖²")
         self.code(monitor.name, f"converged = 1 - {g}\niteration = 0\ndone = 0\n"
                   "step_count = step_count + 1", comment="start settling")
         for var in ("alpha", "converged", "done"):
             p_group.linked[f"{tag}_{var}"] = (monitor.name, var, zeros_p)
         # One iteration per fast tick: L = y αQ̂, check, y ← y + h (Y − L).
-        b, m, k = (a.ravel() for a in np.meshgrid(np.arange(batch), np.arange(size),
-                                                   np.arange(size), indexing="ij"))
-        total = self.contract("lateral", (population, y, b * size + k),
-                              (q_group, f"{tag}_aQ", k * size + m), population,
-                              b * size + m, clock="fast", when="groups",
+        grid = {"b": batch, "m": size, "k": size}
+        total = self.contract("lateral", (population, y, terms(f"b*{size} + k", **grid)),
+                              (q_group, f"{tag}_aQ", terms(f"k*{size} + m", **grid)),
+                              population, terms(f"b*{size} + m", **grid), clock="fast",
+                              when="groups",
                               comment="(y αQ̂) per batch entry")
-        p_group.variables.update({f"{tag}_rsq": 0.0, f"{tag}_dsq": 0.0})
-        self.code(population, f"{tag}_rsq = ({D} - {total})**2\n{tag}_dsq = {D}**2",
-                  clock="fast", when="groups", comment="residual terms")
-        r2, d2 = self.sum_into("r2", population, None, monitor.name, zeros_p, "fast",
-                               "groups", expressions={"r2": f"{tag}_rsq_pre",
-                                                      "d2": f"{tag}_dsq_pre"},
-                               comment="‖Y − αQ̂y‖², ‖Y‖²")
+        p_group.variables[f"{tag}_rsq"] = 0.0
+        self.code(population, f"{tag}_rsq = ({D} - {total})**2", clock="fast", when="groups",
+                  comment="terms of ‖Y − y αQ̂‖²")
+        r2 = self.sum_into("r2", population, f"{tag}_rsq", monitor.name, zeros_p, "fast",
+                           "groups", comment="‖Y − y αQ̂‖²")
         every = RESIDUAL_CHECK_EVERY
         self.code(monitor.name, f"""
 check = int(iteration > 0.5 and converged < 0.5 and (abs(iteration - {every}*floor(iteration/{every} + 0.5)) < 0.5 or iteration > {iterations} - 0.5))
