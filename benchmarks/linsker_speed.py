@@ -19,8 +19,14 @@ Rows (samples per second; for ensembles, summed over members):
   sample at a time, members in parallel threads.
 - ``numba_ensemble_batch``: one network per core, each with mini-batches of ``--batch``.
 - ``array_batch``: the array backend (``--array`` namespace), where it is installed.
-- ``brian2_cpp_standalone`` / ``brian2_cython``: :func:`brian2_linsker.measure_brian2`, each
-  in a subprocess; its main-loop time (code generation and compilation excluded).
+- ``brian2_cpp_standalone`` / ``brian2_cython``: the old hand-written Brian2 network,
+  :func:`brian2_linsker.measure_brian2`, each in a subprocess; its main-loop time (code
+  generation and compilation excluded).
+- ``backend_brian2:cpp_standalone`` (``--brian2-backend``): the same plan on the Brian2
+  backend (one sample per step). Its ``engine`` time is :meth:`Simulation.run_steps`, which
+  for the standalone target includes starting the compiled binary and passing the state and
+  the chunk's inputs through files (compilation excluded); its ``×brian2`` column is the ratio
+  to the hand-written network measured in the same run.
 - ``olshausen_field`` and ``sailnet`` networks (the shipped protocols on the built-in images,
   144 units on 12 × 12 patches, mini-batches of 100): ``numpy``, ``numba``, ``array``.
 
@@ -76,6 +82,7 @@ SAMPLES = {
     "numba_batch": [400_000, 100_000, 10_000],
     "numba_ensemble": [50_000, 5_000, 500],  # per member
     "array": [100_000, 20_000, 4_000],
+    "brian2_backend": [100_000, 10_000, 1_000],
 }
 QUICK_DIVISOR = 5
 #: The sparse networks: protocol, samples per measurement (numpy, numba, array).
@@ -344,6 +351,9 @@ def main(argv=None) -> int:
     parser.add_argument("--array", default="array:numpy",
                         help="array backend name (array:torch:cuda, array:cupy on a GPU)")
     parser.add_argument("--no-brian2", action="store_true", help="skip the Brian2 rows")
+    parser.add_argument("--brian2-backend", default="brian2:cpp_standalone",
+                        help="Brian2 backend targets to time (comma-separated; '' for none), "
+                        "e.g. brian2:cpp_standalone,brian2")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory check")
     parser.add_argument("--no-sparse", action="store_true",
                         help="skip the Olshausen–Field and SAILnet rows")
@@ -411,6 +421,14 @@ def main(argv=None) -> int:
                     info = measure_brian(n_in, n_out, mode, arguments.quick)
                     rows[f"brian2_{mode}"] = {"end_to_end": info["samples_per_second"],
                                               "brian2": info}
+                for target in filter(None, arguments.brian2_backend.split(",")):
+                    spec = benchmark_spec(n_in, n_out, batch=1, dtype=dtype)
+                    samples = count("brian2_backend", n_in, n_out)
+                    try:
+                        rows[f"backend_{target}"] = _best([measure_simulation(
+                            spec, target, samples, 1) for _ in range(repeats)])
+                    except BackendUnavailable as error:
+                        print(f"{n_in}x{n_out} backend {target}: skipped ({error})", flush=True)
             standalone = rows.get("brian2_cpp_standalone", {}).get("end_to_end")
             numpy_rate = rows.get("numpy", {}).get("engine")
             for name, row in rows.items():
@@ -544,6 +562,14 @@ def targets(report: dict) -> list[str]:
             lines.append(f"target batched/ensemble ≥ 50% of GEMM at {size}: best "
                          f"{best[0]:.1%} ({best[1]}, {best[2]}) — "
                          f"{'met' if best[0] >= 0.5 else 'NOT met'}")
+    for (network, size, name), row in rows.items():
+        if name.startswith("backend_brian2"):
+            for kind in ("engine", "end_to_end"):
+                ratio = row.get(kind, {}).get("ratio_to_brian2_standalone")
+                if ratio is not None:
+                    lines.append(f"target {name} within 1.5× of the hand-written Brian2 network "
+                                 f"at {size} ({kind}): {ratio:.2f}× — "
+                                 f"{'met' if ratio >= 1 / 1.5 else 'NOT met'}")
     if "memory" in report:
         peak = report["memory"]["peak_resident_mb"]
         lines.append(f"target memory 1024x256 < 500 MB resident: {peak:.0f} MB — "
