@@ -5,7 +5,8 @@ backend installed here, in float64 and float32, and every learned or estimated s
 (weights, running estimates, thresholds, gains) is compared with the NumPy backend's. Feature
 variants (settling methods, α rules, constraints, phases, batch sizes) cover what the shipped
 protocols do not. A backend that is not installed, or a device that is not there, is skipped
-with its reason; nothing else may skip.
+with its reason, and so is a plan that a backend refuses by design (Brian2: the refusal names
+the operation); nothing else may skip.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from plasticsim.spec.loading import load_protocol
 # refusal as the reason.
 BACKENDS = ["numba", "array:numpy", "array:torch:cpu", "array:torch:cuda", "array:cupy",
             "brian2:numpy"]
-FEATURE_BACKENDS = ["numba", "array:numpy", "brian2:numpy"]
+FEATURE_BACKENDS = ["numba", "array:numpy"]  # brian2: tests/test_brian2_backend.py
 #: Backends that refuse some plans by design (a refusal is a skip, not a failure).
 REFUSING_BACKENDS = ("brian2",)
 PROTOCOL_FILES = sorted(path.name for path in PROTOCOLS.glob("*.yaml"))

@@ -57,6 +57,20 @@ def test_runtime_target_matches_numpy_on_the_two_layer_model():
                                    reference.read(name)[0]) > 1e-3
 
 
+@pytest.mark.parametrize("overrides", [
+    ["model.projections.lateral.settling.method=euler"],
+    ["model.projections.lateral.settling.alpha=trace"],
+    ["model.projections.lateral.settling.alpha=0.1"],
+    ["model.projections.feedforward.constraints.0.kind=total_weight_norm"],
+    ["model.projections.feedforward.constraints=[]", "learning_rates.feedforward.initial=0.0002"],
+    ["phases.noise_unlearning.enabled=false"],
+    ["schedule.batch_size=1", "schedule.block_length=1"]],
+    ids=["euler", "alpha_trace", "alpha_fixed", "total_weight_norm", "no_constraint",
+         "noise_phase_off", "one_sample_at_a_time"])
+def test_feature_matches_numpy(overrides):
+    assert_matches_numpy(short_spec(LINSKER, 100, 20, *overrides), RUNTIME, 1e-10)
+
+
 def test_settling_residual_monitor_matches_numpy():
     reference = simulate(short_spec(LINSKER), "numpy")
     other = simulate(short_spec(LINSKER), RUNTIME)

@@ -783,7 +783,10 @@ class _RuntimeRunner:
         b2.set_device("runtime")
         b2.prefs.codegen.target = {"brian2": "auto", "brian2:numpy": "numpy",
                                    "brian2:cython": "cython"}[target]
-        self.objects = instantiate(b2, net, _suffix())
+        try:  # plain names where free: Cython's cache of compiled code is keyed by them
+            self.objects = instantiate(b2, net)
+        except ValueError:  # another live simulation holds them
+            self.objects = instantiate(b2, net, _suffix())
         self.network = b2.Network([obj for name, obj in self.objects.items()
                                    if not name.endswith("_clock")])
         self.defaults = {(group.name, name): value for group in net.groups.values()
