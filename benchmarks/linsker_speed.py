@@ -25,8 +25,9 @@ Rows (samples per second; for ensembles, summed over members):
 - ``backend_brian2:cpp_standalone`` (``--brian2-backend``): the same plan on the Brian2
   backend (one sample per step). Its ``engine`` time is :meth:`Simulation.run_steps`, which
   for the standalone target includes starting the compiled binary and passing the state and
-  the chunk's inputs through files (compilation excluded); its ``×brian2`` column is the ratio
-  to the hand-written network measured in the same run.
+  the chunk's inputs through files (compilation excluded); ``main_loop`` is Brian2's own timer
+  of the binary's simulation loop, the figure the hand-written network's row reports. Its
+  ``×brian2`` column is the ratio to the hand-written network measured in the same run.
 - ``olshausen_field`` and ``sailnet`` networks (the shipped protocols on the built-in images,
   144 units on 12 × 12 patches, mini-batches of 100): ``numpy``, ``numba``, ``array``.
 
@@ -196,6 +197,32 @@ def measure_numba_ensemble(spec, members: int, samples: int, repeats: int) -> di
     """``members`` networks (seeds 0 … members − 1) in one plan on the numba backend."""
     specs = [spec.model_copy(update={"seed": seed}) for seed in range(members)]
     return _timed_simulation(specs, "numba", samples, repeats)
+
+
+def measure_brian2_backend(spec, target: str, samples: int, repeats: int) -> dict:
+    """:func:`measure_simulation` for a Brian2 backend target, plus (C++ standalone) the rate
+    by Brian2's own timer of the binary's simulation loop, the figure the hand-written
+    network's row reports."""
+    from plasticsim.backends import build
+    from plasticsim.engine.builder import build_plan
+    spec = spec.model_copy(update={
+        "schedule": spec.schedule.model_copy(update={"samples": samples * (repeats + 1),
+                                                     "warmup_samples": 0}),
+        "record": spec.record.model_copy(update={"every": samples})})
+    simulation = build(build_plan(spec), target)
+    simulation.advance(spec.schedule.batch_size)
+    chunk = simulation.prepare_chunk(samples)
+    loop = []
+
+    def engine():
+        if simulation.run_steps(chunk):
+            raise RuntimeError("benchmark network failed")
+        loop.append(getattr(simulation._runner, "last_run_seconds", None))
+
+    rates = {"engine": samples / best_of(engine, repeats)}
+    if all(loop):
+        rates["main_loop"] = samples / min(loop)
+    return rates
 
 
 def sparse_network_spec(name: str, backend: str, dtype: str = "float64"):
@@ -425,8 +452,8 @@ def main(argv=None) -> int:
                     spec = benchmark_spec(n_in, n_out, batch=1, dtype=dtype)
                     samples = count("brian2_backend", n_in, n_out)
                     try:
-                        rows[f"backend_{target}"] = _best([measure_simulation(
-                            spec, target, samples, 1) for _ in range(repeats)])
+                        rows[f"backend_{target}"] = measure_brian2_backend(spec, target,
+                                                                           samples, repeats)
                     except BackendUnavailable as error:
                         print(f"{n_in}x{n_out} backend {target}: skipped ({error})", flush=True)
             standalone = rows.get("brian2_cpp_standalone", {}).get("end_to_end")
@@ -434,7 +461,7 @@ def main(argv=None) -> int:
             for name, row in rows.items():
                 entry = {"network": "linsker", "size": f"{n_in}x{n_out}", "row": name,
                          "flops_per_sample": flops}
-                for kind in ("engine", "end_to_end"):
+                for kind in ("engine", "end_to_end", "main_loop"):
                     if kind not in row:
                         continue
                     rate = row[kind]
@@ -502,7 +529,7 @@ def print_row(entry: dict) -> None:
               f"{'GFLOP/s':>9}{'%GEMM':>7}{'%cache':>8}{'×brian2':>9}{'×numpy':>8}"
               f"{'baseline':>12}{'new/old':>9}")
         HEADER_PRINTED.append(True)
-    for kind in ("engine", "end_to_end"):
+    for kind in ("engine", "end_to_end", "main_loop"):
         if kind not in entry:
             continue
         value = entry[kind]
@@ -564,7 +591,7 @@ def targets(report: dict) -> list[str]:
                          f"{'met' if best[0] >= 0.5 else 'NOT met'}")
     for (network, size, name), row in rows.items():
         if name.startswith("backend_brian2"):
-            for kind in ("engine", "end_to_end"):
+            for kind in ("engine", "main_loop"):
                 ratio = row.get(kind, {}).get("ratio_to_brian2_standalone")
                 if ratio is not None:
                     lines.append(f"target {name} within 1.5× of the hand-written Brian2 network "

@@ -895,6 +895,10 @@ class _StandaloneRunner:
             raise RuntimeError(f"the Brian2 standalone binary failed ({self.directory}): "
                                f"{completed.stderr[-2000:]}")
 
+        # Brian2's own timer of the simulation loop (excludes start-up and file transfers).
+        with open(os.path.join(results, "last_run_info.txt")) as info:
+            self.last_run_seconds = float(info.read().split()[0])
+
         def get(group, name):
             return np.fromfile(os.path.join(results, self.files[(group, name)]),
                                dtype=np.float64)
