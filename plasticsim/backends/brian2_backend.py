@@ -106,9 +106,6 @@ def refusal(plan, name: str = "brian2") -> str | None:
                 f"{plan.n_members} ensemble members (use backend numpy or numba)")
     if np.dtype(plan.dtype) != np.float64:
         return f"the {name} backend runs float64 plans only (dtype {plan.dtype})"
-    for state in plan.states.values():
-        if np.dtype(state.initial.dtype).kind != "f":
-            return f"the {name} backend has no integer state ({state.name})"
     settled = set()
     for op in plan.operations:
         why = _operation_refusal(op, plan)
@@ -120,6 +117,9 @@ def refusal(plan, name: str = "brian2") -> str | None:
                     f"({op.origin}): {why}")
         if op.primitive == "settle":
             settled.add(op.writes["target"])
+    for state in plan.states.values():  # (operations first: they name what needs the state)
+        if np.dtype(state.initial.dtype).kind != "f":
+            return f"the {name} backend has no integer state ({state.name})"
     return None
 
 
