@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BackendUnavailable, OutputExistsError, SpecError
+from .errors import BackendUnavailable, OutputExistsError
 from .version import __version__
 
 

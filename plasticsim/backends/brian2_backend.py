@@ -873,11 +873,9 @@ class _StandaloneRunner:
             b2.device.reinit()
             b2.device.activate()
             b2.set_device("runtime")
-        self.run_count = 0
 
     def run(self, variables: dict, controls: dict, n_steps: int):
         static = os.path.join(self.directory, "static_arrays")
-        self.run_count += 1
         arguments = []
         for (group, name), value in variables.items():
             filename = f"plasticsim_{group}_{name}.dat"
