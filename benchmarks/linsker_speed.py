@@ -25,6 +25,12 @@ Rows (samples per second; for ensembles, summed over members):
   card's FP32 peak (``--fp32-peak`` TFLOP/s, or the vendor figure for known card names).
 - ``brian2_cpp_standalone`` / ``brian2_cython``: :func:`brian2_linsker.measure_brian2`, each
   in a subprocess; its main-loop time (code generation and compilation excluded).
+- ``backend_brian2:cpp_standalone`` (``--brian2-backend``): the same plan on the Brian2
+  backend (one sample per step). Its ``engine`` time is :meth:`Simulation.run_steps`, which
+  for the standalone target includes starting the compiled binary and passing the state and
+  the chunk's inputs through files (compilation excluded); ``main_loop`` is Brian2's own timer
+  of the binary's simulation loop, the figure the hand-written network's row reports. Its
+  ``×brian2`` column is the ratio to the hand-written network measured in the same run.
 - ``olshausen_field`` and ``sailnet`` networks (the shipped protocols on the built-in images,
   144 units on 12 × 12 patches, mini-batches of 100): ``numpy``, ``numba``, ``array``.
 
@@ -81,6 +87,7 @@ SAMPLES = {
     "numba_ensemble": [50_000, 5_000, 500],  # per member
     "array": [100_000, 20_000, 4_000],
     "array_ensemble": [1_000, 200, 50],  # per member
+    "brian2_backend": [100_000, 10_000, 1_000],
 }
 QUICK_DIVISOR = 5
 #: The sparse networks: protocol, samples per measurement (numpy, numba, array).
@@ -217,6 +224,32 @@ def fp32_peak(backend: str, given: float) -> float | None:
     except Exception:  # noqa: BLE001  (no PyTorch or no device: the peak is unknown)
         return None
     return next((peak for key, peak in FP32_PEAK_TFLOPS.items() if key in device), None)
+
+
+def measure_brian2_backend(spec, target: str, samples: int, repeats: int) -> dict:
+    """:func:`measure_simulation` for a Brian2 backend target, plus (C++ standalone) the rate
+    by Brian2's own timer of the binary's simulation loop, the figure the hand-written
+    network's row reports."""
+    from plasticsim.backends import build
+    from plasticsim.engine.builder import build_plan
+    spec = spec.model_copy(update={
+        "schedule": spec.schedule.model_copy(update={"samples": samples * (repeats + 1),
+                                                     "warmup_samples": 0}),
+        "record": spec.record.model_copy(update={"every": samples})})
+    simulation = build(build_plan(spec), target)
+    simulation.advance(spec.schedule.batch_size)
+    chunk = simulation.prepare_chunk(samples)
+    loop = []
+
+    def engine():
+        if simulation.run_steps(chunk):
+            raise RuntimeError("benchmark network failed")
+        loop.append(getattr(simulation._runner, "last_run_seconds", None))
+
+    rates = {"engine": samples / best_of(engine, repeats)}
+    if all(loop):
+        rates["main_loop"] = samples / min(loop)
+    return rates
 
 
 def sparse_network_spec(name: str, backend: str, dtype: str = "float64"):
@@ -383,6 +416,9 @@ def main(argv=None) -> int:
     parser.add_argument("--fp32-peak", type=float, default=0.0,
                         help="the GPU's FP32 peak in TFLOP/s (0: from its name if known)")
     parser.add_argument("--no-brian2", action="store_true", help="skip the Brian2 rows")
+    parser.add_argument("--brian2-backend", default="brian2:cpp_standalone",
+                        help="Brian2 backend targets to time (comma-separated; '' for none), "
+                        "e.g. brian2:cpp_standalone,brian2")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory check")
     parser.add_argument("--no-gemm", action="store_true",
                         help="skip the CPU GEMM rate (e.g. for GPU rows)")
@@ -456,12 +492,20 @@ def main(argv=None) -> int:
                     info = measure_brian(n_in, n_out, mode, arguments.quick)
                     rows[f"brian2_{mode}"] = {"end_to_end": info["samples_per_second"],
                                               "brian2": info}
+                for target in filter(None, arguments.brian2_backend.split(",")):
+                    spec = benchmark_spec(n_in, n_out, batch=1, dtype=dtype)
+                    samples = count("brian2_backend", n_in, n_out)
+                    try:
+                        rows[f"backend_{target}"] = measure_brian2_backend(spec, target,
+                                                                           samples, repeats)
+                    except BackendUnavailable as error:
+                        print(f"{n_in}x{n_out} backend {target}: skipped ({error})", flush=True)
             standalone = rows.get("brian2_cpp_standalone", {}).get("end_to_end")
             numpy_rate = rows.get("numpy", {}).get("engine")
             for name, row in rows.items():
                 entry = {"network": "linsker", "size": f"{n_in}x{n_out}", "row": name,
                          "flops_per_sample": flops}
-                for kind in ("engine", "end_to_end"):
+                for kind in ("engine", "end_to_end", "main_loop"):
                     if kind not in row:
                         continue
                     rate = row[kind]
@@ -536,7 +580,7 @@ def print_row(entry: dict) -> None:
               f"{'GFLOP/s':>9}{'%GEMM':>7}{'%cache':>8}{'×brian2':>9}{'×numpy':>8}"
               f"{'baseline':>12}{'new/old':>9}")
         HEADER_PRINTED.append(True)
-    for kind in ("engine", "end_to_end"):
+    for kind in ("engine", "end_to_end", "main_loop"):
         if kind not in entry:
             continue
         value = entry[kind]
@@ -605,6 +649,14 @@ def targets(report: dict) -> list[str]:
                              f"({row['size']}, {row['members']} members, batch "
                              f"{row['batch']}, {kind}): {fraction:.2%} — "
                              f"{'met' if fraction >= 0.25 and row['members'] >= 1024 else 'NOT met'}")
+    for (network, size, name), row in rows.items():
+        if name.startswith("backend_brian2"):
+            for kind in ("engine", "main_loop"):
+                ratio = row.get(kind, {}).get("ratio_to_brian2_standalone")
+                if ratio is not None:
+                    lines.append(f"target {name} within 1.5× of the hand-written Brian2 network "
+                                 f"at {size} ({kind}): {ratio:.2f}× — "
+                                 f"{'met' if ratio >= 1 / 1.5 else 'NOT met'}")
     if "memory" in report:
         peak = report["memory"]["peak_resident_mb"]
         lines.append(f"target memory 1024x256 < 500 MB resident: {peak:.0f} MB — "

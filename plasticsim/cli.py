@@ -1,5 +1,5 @@
-"""Command line: ``plasticsim run | resume | sweep | report | validate | compare | probe``;
-a thin layer over the Python API."""
+"""Command line: ``plasticsim run | resume | sweep | report | validate | compare | probe |
+export``; a thin layer over the Python API."""
 
 from __future__ import annotations
 
@@ -95,6 +95,16 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--print", action="store_true", help="print the resolved protocol")
     validate.add_argument("--plan", action="store_true", help="print the step plan: every "
                           "operation in the order the engine runs it")
+
+    export = sub.add_parser("export", help="write a protocol as a standalone script for "
+                            "another simulator (brian2: plain `python OUT.py`)")
+    export.add_argument("protocol", help="protocol YAML file")
+    export.add_argument("output", nargs="?", help="script to write (or -o)")
+    export.add_argument("--to", required=True, choices=("brian2",), help="target simulator")
+    export.add_argument("-o", "--out", dest="out", help="script to write")
+    export.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a protocol value (repeatable)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing script")
 
     compare = sub.add_parser("compare", help="compare a run's receptive fields with a "
                              "reference and macaque V1 (PNG + Markdown + JSON report)")
@@ -359,6 +369,14 @@ def _command(arguments) -> int:
             print(f"  {key.split('_gratings_', 1)[1]:<42} {value:.4g}")
         if probed["figures"]:
             print(f"figures: {', '.join(str(p) for p in probed['figures'])}")
+    elif arguments.command == "export":
+        from .export import export_brian2
+        out = arguments.out or arguments.output
+        if not out:
+            raise SpecError("export needs the script to write (-o OUT.py)")
+        path = export_brian2(arguments.protocol, out, arguments.overrides,
+                             arguments.overwrite)
+        print(f"wrote {path} (run it with: python {path})")
     elif arguments.command == "validate":
         from .run import validate
         from .spec.loading import spec_to_yaml

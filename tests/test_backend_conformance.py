@@ -5,7 +5,8 @@ backend installed here, in float64 and float32, and every learned or estimated s
 (weights, running estimates, thresholds, gains) is compared with the NumPy backend's. Feature
 variants (settling methods, α rules, constraints, phases, batch sizes) cover what the shipped
 protocols do not. A backend that is not installed, or a device that is not there, is skipped
-with its reason; nothing else may skip.
+with its reason, and so is a plan that a backend refuses by design (Brian2: the refusal names
+the operation); nothing else may skip.
 """
 
 from __future__ import annotations
@@ -22,8 +23,15 @@ from plasticsim.engine.builder import build_plan
 from plasticsim.errors import BackendUnavailable
 from plasticsim.spec.loading import load_protocol
 
-BACKENDS = ["numba", "array:numpy", "array:torch:cpu", "array:torch:cuda", "array:cupy"]
-FEATURE_BACKENDS = ["numba", "array:numpy"]
+# Brian2 on its runtime NumPy target (no compilation; the C++ standalone target is checked in
+# tests/test_brian2_backend.py). It refuses, by design, what it has no code for (exact
+# settling, power budgets, gates, sparse coding, spiking units, float32): those skip with the
+# refusal as the reason.
+BACKENDS = ["numba", "array:numpy", "array:torch:cpu", "array:torch:cuda", "array:cupy",
+            "brian2:numpy"]
+FEATURE_BACKENDS = ["numba", "array:numpy"]  # brian2: tests/test_brian2_backend.py
+#: Backends that refuse some plans by design (a refusal is a skip, not a failure).
+REFUSING_BACKENDS = ("brian2",)
 PROTOCOL_FILES = sorted(path.name for path in PROTOCOLS.glob("*.yaml"))
 # Relative agreement (max |difference| / max |reference|) required after a short run. float32
 # rounding differences grow while learning; 1e-3 is far below what a wrong step would give
@@ -121,6 +129,8 @@ def build_or_skip(spec, backend):
         if any(word in message for word in ("unavailable", "not installed", "No module",
                                             "no CUDA", "device")):
             pytest.skip(f"{backend}: {message}")
+        if backend.split(":")[0] in REFUSING_BACKENDS and backend in message:
+            pytest.skip(f"refused: {message}")
         raise
 
 

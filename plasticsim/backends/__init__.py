@@ -31,6 +31,7 @@ OPTIONAL_BACKENDS = {
     "numba": ("numba_backend", "install it with: pip install numba"),
     "array": ("array_backend", "install array-api-compat (pip install array-api-compat); for "
               "GPUs the GPU extra: pip install 'plasticsim[gpu]'"),
+    "brian2": ("brian2_backend", "install it with: pip install 'brian2>=2.9'"),
 }
 #: ``auto`` tries these in order (fastest first) and takes the first that can run the plan.
 AUTO_ORDER = ("numba", "numpy")
@@ -83,6 +84,13 @@ def check_supported(plan, name: str) -> None:
     check_variant = getattr(BACKENDS.get(name.split(":")[0]), "check_variant", None)
     if check_variant is not None:
         check_variant(name)
+    # A backend with targets (brian2, brian2:cpp_standalone) says itself why it refuses a plan.
+    refusal = getattr(BACKENDS.get(name) or BACKENDS.get(name.split(":")[0]), "refusal", None)
+    if refusal is not None:
+        reason = refusal(plan, name)
+        if reason is not None:
+            raise BackendUnavailable(reason)
+        return
     supported = getattr(builder, "supported_primitives", None)
     if supported is None:
         return
