@@ -175,3 +175,25 @@ def test_a_wrong_step_would_be_caught():
     flipped = load_protocol(path, short(path, "phases.noise_unlearning.sign=1"))
     assert relative_difference(reference_run(spec).read("feedforward.weights"),
                                reference_run(flipped).read("feedforward.weights")) > 1e-3
+
+
+@pytest.mark.parametrize("backend", FEATURE_BACKENDS + ["array:torch:cpu"])
+def test_spiking_network_spikes_and_matches_numpy(backend):
+    """SAILnet with thresholds low enough that units fire in the short run.
+
+    At the shipped initial threshold (2.0) the short run's drives stay below threshold, so the
+    shipped-protocol case compares zero spikes with zero spikes; here a threshold of 0.5 makes
+    hundreds of crossings, and every backend must place each one exactly where NumPy does
+    (float64), then learn the same lateral weights and thresholds from them.
+    """
+    path = PROTOCOLS / "sailnet_image_patches.yaml"
+    spec = load_protocol(path, short(path, "model.populations.spiking.initial_threshold=0.5"))
+    simulation = build_or_skip(spec, backend)
+    reference = reference_run(spec)
+    simulate(spec, backend, simulation)
+    counts = reference.read("spiking.spikes") if "spiking.spikes" in reference.plan.states \
+        else next(reference.read(name) for name, state in reference.plan.states.items()
+                  if state.role == "activity" and state.description.startswith("spike counts"))
+    assert counts.sum() > 100
+    assert_same_spikes(reference, simulation)
+    assert_same_state(reference, simulation, TOLERANCE["float64"])

@@ -82,7 +82,7 @@ class RateScheduleSpec(Spec):
     kind: Literal["constant", "annealed"] = "constant"
     initial: PositiveFinite
     tau: PositiveFinite | None = None
-    window: tuple[NonNegativeInt, PositiveInt] | None = None
+    window: tuple[SampleCount0, SampleCount] | None = None
 
     @model_validator(mode="after")
     def _annealed_needs_tau(self):

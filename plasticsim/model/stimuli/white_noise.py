@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import PositiveInt
 
-from ...schema import PositiveFinite, Spec
+from ...schema import PositiveFinite, Size, Spec
 from ..arbors import sheet_side
 from ..registry import register_stimulus
 from .gaussian_ring import declare_source
@@ -24,7 +23,7 @@ class WhiteNoiseStimulusSpec(Spec):
     kind: Literal["white_noise"] = "white_noise"
     population: str = "input"
     variance: PositiveFinite = 1.0
-    shape: tuple[PositiveInt, PositiveInt] | None = None
+    shape: tuple[Size, Size] | None = None
 
     def populations(self) -> list[str]:
         return [self.population]
