@@ -2,8 +2,9 @@
 
 Short runs on the runtime NumPy target (no compilation) check the compiled network against
 the NumPy reference number for number; refusals and missing tools are checked without
-compiling anything. The C++ standalone target compiles for about two minutes on two cores,
-so its tests (a short run, 20,000 samples, the full protocol) are slow-marked.
+compiling anything. The C++ standalone target compiles for about 40 s on two quiet cores
+(minutes on a loaded machine): one short default test; 20,000 samples and the full protocol
+are slow-marked.
 """
 
 from __future__ import annotations
@@ -145,9 +146,8 @@ def test_missing_compiler_is_one_line_exit_2_and_writes_nothing(tmp_path, monkey
     assert not [name for name in created if name.startswith("plasticsim-brian2-")]
 
 
-@pytest.mark.slow
 def test_cpp_standalone_short_run_matches_numpy():
-    """One compilation (≈ 2 min on two cores): the standalone binary, run chunk by chunk (and
+    """One compilation (≈ 40 s on two quiet cores): the standalone binary, run chunk by chunk (and
     a chunk shorter than the binary's capacity, padded with inactive steps)."""
     assert_matches_numpy(short_spec(LINSKER, 400, 100, "record.every=300"),
                          "brian2:cpp_standalone", 1e-10)
