@@ -3,8 +3,9 @@
 Short runs on the runtime NumPy target (no compilation) check the compiled network against
 the NumPy reference number for number; refusals and missing tools are checked without
 compiling anything. The C++ standalone target compiles for about 40 s on two quiet cores
-(minutes on a loaded machine): one short default test; 20,000 samples and the full protocol
-are slow-marked.
+(minutes on a loaded machine or a cold cache), and the exported script runs Brian2 in a fresh
+process (about 80 s), so those tests (a short standalone run, 20,000 samples, the full
+protocol, the export round trip) are slow-marked: `pytest -m slow tests/test_brian2_backend.py`.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ def test_missing_compiler_is_one_line_exit_2_and_writes_nothing(tmp_path, monkey
     assert not [name for name in created if name.startswith("plasticsim-brian2-")]
 
 
+@pytest.mark.slow
 def test_cpp_standalone_short_run_matches_numpy():
     """One compilation (≈ 40 s on two quiet cores): the standalone binary, run chunk by chunk (and
     a chunk shorter than the binary's capacity, padded with inactive steps)."""
@@ -178,6 +180,7 @@ def test_full_protocol_on_cpp_standalone_reaches_the_optimum(tmp_path):
     assert results.attributes.get("backend") == "brian2:cpp_standalone"
 
 
+@pytest.mark.slow
 def test_exported_script_reproduces_the_backend_in_a_fresh_process(tmp_path):
     """``plasticsim export --to brian2``: plain ``python OUT.py`` (numpy + brian2 only) gives
     the backend's final state, number for number."""

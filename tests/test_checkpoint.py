@@ -197,6 +197,7 @@ def test_killed_runs_resume_to_identical_results_1d(tmp_path, reference_1d):
     assert counts["resumed"] >= 1
 
 
+@pytest.mark.slow
 def test_killed_runs_resume_to_identical_results_images(tmp_path):
     reference = tmp_path / "reference"
     assert main(_run_arguments(IMAGES, reference, SHORT_IMAGES)) == 0
