@@ -113,7 +113,7 @@ def test_refused_before_compilation(override, operation, target, monkeypatch):
 def test_refusal_on_the_command_line_is_one_line_and_exit_2(capsys):
     from plasticsim.cli import main
     code = main(["validate", "--backend", "brian2:cpp_standalone",
-                 str(PROTOCOLS / "sailnet_olshausen_images.yaml")])
+                 str(PROTOCOLS / "sailnet_image_patches.yaml")])
     error = capsys.readouterr().err.strip()
     assert code == 2
     assert error.count("\n") == 0
@@ -209,7 +209,7 @@ def test_exported_script_reproduces_the_backend_in_a_fresh_process(tmp_path):
 def test_export_refuses_what_brian2_cannot_run(tmp_path, capsys):
     from plasticsim.cli import main
     script = tmp_path / "sailnet.py"
-    code = main(["export", str(PROTOCOLS / "sailnet_olshausen_images.yaml"), "--to", "brian2",
+    code = main(["export", str(PROTOCOLS / "sailnet_image_patches.yaml"), "--to", "brian2",
                  "-o", str(script)])
     assert code == 2 and not script.exists()
     assert "lif_window" in capsys.readouterr().err
