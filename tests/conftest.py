@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +60,16 @@ def relative_difference(reference, other) -> float:
     scale = np.max(np.abs(reference))
     difference = np.max(np.abs(reference - other)) if reference.size else 0.0
     return float(difference / scale) if scale > 0 else float(difference)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_single_thread():
+    """Tiny matrices: PyTorch's intra-op threads only add contention on a small machine."""
+    if importlib.util.find_spec("torch") is None:
+        yield
+        return
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -32,19 +32,6 @@ NAMESPACES = ["array:numpy",
                   not HAS_TORCH, reason="PyTorch is not installed"))]
 
 
-@pytest.fixture(autouse=True)
-def _torch_single_thread():
-    """Tiny matrices: PyTorch's intra-op threads only add contention on a small machine."""
-    if not HAS_TORCH:
-        yield
-        return
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def run_both(plan, backend, labels=None):
     """Run ``plan`` on numpy and on ``backend`` as plasticsim.run steps it; return both
     simulations and the error message each stopped with (None if it finished)."""

@@ -11,8 +11,6 @@ the operation); nothing else may skip.
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from conftest import BUILTIN_IMAGES, PROTOCOLS, relative_difference, simulate, \
@@ -95,19 +93,6 @@ def assert_same_spikes(reference, other):
         if state.role == "activity" and state.description.startswith("spike counts"):
             np.testing.assert_array_equal(reference.read(name), other.read(name),
                                           err_msg=f"{name}: a threshold crossing flipped")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _torch_single_thread():
-    """Tiny matrices: PyTorch's intra-op threads only add contention on a small machine."""
-    if importlib.util.find_spec("torch") is None:
-        yield
-        return
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 _REFERENCES: dict = {}
