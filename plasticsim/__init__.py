@@ -9,7 +9,7 @@ from .version import __version__  # noqa: E402,F401
 
 # Imported eagerly so that the names ``plasticsim.run`` and ``plasticsim.load`` are the
 # functions, not the submodules of the same name.
-from .checkpoint import resume  # noqa: E402
+from .run import resume  # noqa: E402
 from .io.results import load  # noqa: E402
 from .run import run  # noqa: E402
 from .spec.loading import load_protocol  # noqa: E402

@@ -42,6 +42,13 @@ from .io import output
 from .io.recording import FAILED_NAME, FINAL_NAME, PARTIAL_NAME, Recorder
 from .version import __version__
 
+
+def protocol_hash(spec) -> str:
+    """SHA-256 of the fully resolved protocol's YAML: what a checkpoint must belong to."""
+    from .spec.loading import spec_to_yaml
+
+    return hashlib.sha256(spec_to_yaml(spec).encode()).hexdigest()
+
 CHECKPOINT_NAME = output.CHECKPOINT_NAME
 #: Layout version of the checkpoint file.
 FORMAT = 1
@@ -86,7 +93,6 @@ class Checkpointer:
 
     def save(self, samples: int) -> Path:
         """Write the checkpoint of the run at ``samples`` training samples, atomically."""
-        from .run import protocol_hash
         from .spec.loading import spec_to_yaml
 
         arrays = {}
@@ -189,7 +195,6 @@ def find(out: str | Path) -> Checkpoint:
 
 
 def _read(path: Path, out: Path, directory: Path) -> Checkpoint:
-    from .run import protocol_hash
     from .spec.loading import protocol_from_document
 
     try:
@@ -263,36 +268,25 @@ def _protocol_of(path: Path) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def resume(out_dir: str | Path, *, progress: bool = True, figures: bool = True):
-    """Continue a killed or interrupted run from its last checkpoint.
+def restore(checkpoint: Checkpoint, simulations: list, runs: list) -> Checkpointer:
+    """Put a checkpoint's state back into freshly built simulations and member runs.
 
-    Parameters
-    ----------
-    out_dir : path
-        The run's output directory (as given to ``plasticsim run --out``).
-    progress : bool
-        Show a progress bar.
-    figures : bool
-        Render the figures.
+    Everything is checked before anything is written; then the members' partial results files
+    are restored from the checkpoint and the run can train on from ``checkpoint.meta
+    ["samples"]`` (:func:`plasticsim.run.resume`).
 
     Returns
     -------
-    Results or EnsembleResults
-        As :func:`plasticsim.run` returns for an uninterrupted run, with equal results.
+    Checkpointer
+        The checkpointer of the resumed run, counting from the checkpoint's sample.
 
     Raises
     ------
     DataError
-        Nothing to resume, or a checkpoint that cannot be used (nothing is changed then).
+        A checkpoint whose arrays do not fit the plans (nothing is changed then).
     """
-    from .run import _train, build_members, complete, member_runs
-
-    out = Path(out_dir)
-    output.recover(out)
-    checkpoint = find(out)
-    meta, arrays, spec = checkpoint.meta, checkpoint.arrays, checkpoint.spec
-    members, plans, simulations = build_members(spec, backend=meta["backend"])
-    runs = member_runs(spec, members, plans, simulations, checkpoint.directory)
+    meta, arrays = checkpoint.meta, checkpoint.arrays
+    spec = checkpoint.spec
     _check_shapes(checkpoint, simulations, runs)
     # Checked: from here on the directory changes.
     for number, (simulation, stored) in enumerate(zip(simulations, meta["simulations"])):
@@ -320,10 +314,8 @@ def resume(out_dir: str | Path, *, progress: bool = True, figures: bool = True):
         member_run.last_metrics = stored["last_metrics"]
         member_run.hints = stored.get("hints", {})
         member_run.started = time.perf_counter() - stored["elapsed_seconds"]
-    checkpointer = Checkpointer(checkpoint.directory, spec, simulations, runs,
-                                last_samples=meta["samples"])
-    _train(spec, simulations, runs, progress, checkpointer, resume_at=meta["samples"])
-    return complete(spec, simulations, runs, checkpoint.directory, out, figures)
+    return Checkpointer(checkpoint.directory, spec, simulations, runs,
+                        last_samples=meta["samples"])
 
 
 def _check_shapes(checkpoint: Checkpoint, simulations: list, runs: list) -> None:

@@ -276,7 +276,7 @@ def _command(arguments) -> int:
                           overwrite=arguments.overwrite, progress=not arguments.no_progress,
                           figures=not arguments.no_figures)
         else:
-            from .checkpoint import resume
+            from .run import resume
             results = resume(arguments.out, progress=not arguments.no_progress,
                              figures=not arguments.no_figures)
         print(f"{results.spec.name}: wrote {results.path}")

@@ -11,7 +11,6 @@ file (:func:`plasticsim.analysis.summary.summarize`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import warnings
@@ -26,6 +25,8 @@ from .analysis.linsker import (REACHABLE_TIME_CONSTANTS, integrated_rate, layer_
 from .analysis.summary import summarize
 from .backends import build
 from .engine.builder import build_plans
+from .checkpoint import Checkpointer, protocol_hash, restore
+from .checkpoint import find as find_checkpoint
 from .engine.memory import check_plan_memory, check_spec_memory
 from .errors import OutputExistsError, PlasticsimError, SimulationDiverged, SpecError
 from .io import output
@@ -207,7 +208,6 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
     members, plans, simulations = build_members(spec, lines, source)
     target = prepare_output_directory(out, overwrite)
     runs = member_runs(spec, members, plans, simulations, target)
-    from .checkpoint import Checkpointer
     _train(spec, simulations, runs, progress, Checkpointer(target, spec, simulations, runs))
     return complete(spec, simulations, runs, target, out, figures)
 
@@ -230,9 +230,37 @@ def member_runs(spec: ProtocolSpec, members: list, plans: list, simulations: lis
     return runs
 
 
-def protocol_hash(spec: ProtocolSpec) -> str:
-    """SHA-256 of the fully resolved protocol's YAML: what a checkpoint must belong to."""
-    return hashlib.sha256(spec_to_yaml(spec).encode()).hexdigest()
+def resume(out_dir: str | Path, *, progress: bool = True, figures: bool = True):
+    """Continue a killed or interrupted run from its last checkpoint.
+
+    Parameters
+    ----------
+    out_dir : path
+        The run's output directory (as given to ``plasticsim run --out``).
+    progress : bool
+        Show a progress bar.
+    figures : bool
+        Render the figures.
+
+    Returns
+    -------
+    Results or EnsembleResults
+        As :func:`plasticsim.run` returns for an uninterrupted run, with equal results.
+
+    Raises
+    ------
+    DataError
+        Nothing to resume, or a checkpoint that cannot be used (nothing is changed then).
+    """
+    out = Path(out_dir)
+    output.recover(out)
+    checkpoint = find_checkpoint(out)
+    spec, samples = checkpoint.spec, checkpoint.meta["samples"]
+    members, plans, simulations = build_members(spec, backend=checkpoint.meta["backend"])
+    runs = member_runs(spec, members, plans, simulations, checkpoint.directory)
+    checkpointer = restore(checkpoint, simulations, runs)
+    _train(spec, simulations, runs, progress, checkpointer, resume_at=samples)
+    return complete(spec, simulations, runs, checkpoint.directory, out, figures)
 
 
 def complete(spec: ProtocolSpec, simulations: list, runs: list, target: Path, out: Path,

@@ -121,9 +121,9 @@ def run_member(document: dict, directory: str, figures: bool) -> dict:
     it. Returns its status, summary and wall time; a failure is returned, not raised."""
     from threadpoolctl import threadpool_limits
 
-    from .checkpoint import CHECKPOINT_NAME, resume
+    from .checkpoint import CHECKPOINT_NAME, protocol_hash
     from .io import output
-    from .run import protocol_hash, run
+    from .run import resume, run
     from .spec.loading import protocol_from_document
 
     started = time.perf_counter()
