@@ -102,19 +102,31 @@ def running_average(op, state, context):
     if op.parameters.get("transform") == "relu":
         source = np.maximum(source, 0.0)
     if form == "outer":
-        statistic = source.T @ source / source.shape[0]
+        # One sample: the outer product exactly (BLAS's one-term sums are slow at this shape).
+        statistic = source.T * source if source.shape[0] == 1 else source.T @ source
+        statistic /= source.shape[0]
     elif form == "square":
         statistic = np.mean(source**2, axis=0)
     else:
         statistic = source.mean(axis=0)
-    target += context.rate * (statistic - target)
+    # In place (the same operations in the same order as rate·(statistic − target)): at
+    # 1024×256 the temporaries cost as much as the arithmetic.
+    np.subtract(statistic, target, out=statistic)
+    statistic *= context.rate
+    target += statistic
 
 
 def hebbian(op, state, context):
     parameters = op.parameters
     post, pre = state[op.reads["post"]], state[op.reads["pre"]]
     batch = pre.shape[0]
-    update = post.T @ pre
+    # The update is built in the delta array itself, operation by operation (no temporaries
+    # of the weights' size: one-sample steps of large layers are bound by memory traffic).
+    update = state[op.writes["delta"]]
+    if batch == 1:   # an outer product: exactly the one-term sum, without BLAS's K=1 overhead
+        np.multiply(post.T, pre, out=update)
+    else:
+        np.matmul(post.T, pre, out=update)
     decay = parameters["decay"]
     if decay != "none":
         weights = state[op.reads["weights"]]
@@ -130,7 +142,7 @@ def hebbian(op, state, context):
         update /= batch
     if parameters.get("offset"):
         update -= parameters["offset"]
-    state[op.writes["delta"]][...] = (parameters["signs"][context.phase] * context.rate) * update
+    update *= parameters["signs"][context.phase] * context.rate
 
 
 def solve_right(op, state, context):
