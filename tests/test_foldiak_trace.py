@@ -52,7 +52,7 @@ def test_the_built_rule_updates_weights_by_its_equation():
     for start in (0, 2):                                   # by hand, δ = 0.25
         trace[start] = 0.25 * y[start]
         trace[start + 1] = 0.75 * trace[start] + 0.25 * y[start + 1]
-    expected = rate * np.mean([np.outer(trace[b], x[b] - 0.0) - trace[b][:, None] * w
+    expected = rate * np.mean([np.outer(trace[b], x[b]) - trace[b][:, None] * w
                                for b in range(4)], axis=0)
     np.testing.assert_allclose(state["pooling.trace"], trace, rtol=1e-14)
     np.testing.assert_allclose(state["pooling.delta"], expected, rtol=1e-12, atol=1e-15)
