@@ -84,3 +84,10 @@ def test_specs_the_rule_cannot_learn_from_are_refused(override, key, words, caps
     assert main(["validate", str(PROTOCOL), "--set", override]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and key in error and words in error
+
+
+def test_a_drift_that_does_not_fit_the_images_is_refused_with_the_key(capsys):
+    assert main(["validate", str(PROTOCOL), "--set", "stimuli.input.sequence.speed=20"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "stimuli.input.sequence:" in error
+    assert "drifting 980 pixels" in error

@@ -200,9 +200,6 @@ class ImagePatchStimulus:
         self.noise_variance = spec.input_noise.variance if spec.input_noise else 0.0
         #: Samples per temporally coherent sequence (1: independent samples).
         self.sequence_length = spec.sequence.frames if spec.sequence else 1
-        if spec.sequence is not None:   # refuse a path that does not fit now, not mid-run
-            self.sampler.sample_sequences(1, spec.sequence.frames, spec.sequence.speed,
-                                          np.random.default_rng(0))
         covariance_rng = np.random.default_rng(COVARIANCE_SEED)
         self.signal_covariance = np.cov(self.sampler.sample(spec.covariance_samples,
                                                             covariance_rng), rowvar=False)
@@ -242,4 +239,10 @@ def build_image_patches(name, spec, ctx) -> None:
                   f"sequence do not divide the batch size {ctx.batch_size}; a sequence must "
                   "be consecutive samples of one batch")
     source = ImagePatchStimulus(spec, population.size)
+    if spec.sequence is not None:   # refuse a path that does not fit now, not mid-run
+        try:
+            source.sampler.sample_sequences(1, spec.sequence.frames, spec.sequence.speed,
+                                            np.random.default_rng(0))
+        except DataError as error:
+            ctx.error(f"stimuli.{name}.sequence", str(error))
     declare_source(name, spec, source, population, ctx)
