@@ -227,10 +227,16 @@ def main(argv: list[str] | None = None) -> int:
         0, or :data:`EXIT_INPUT` (2), :data:`EXIT_DIVERGED` (3), :data:`EXIT_INTERNAL` (70),
         :data:`EXIT_INTERRUPTED` (130).
     """
+    import shlex
+
+    from .io.provenance import invoked_by
+
     shown = warnings.showwarning
     warnings.showwarning = _show_warning
+    command = ["plasticsim", *(sys.argv[1:] if argv is None else argv)]
     try:
-        return _main(argv)
+        with invoked_by({"command_line": shlex.join(command)}):  # what runs record
+            return _main(argv)
     finally:
         warnings.showwarning = shown
 

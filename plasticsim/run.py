@@ -29,7 +29,7 @@ from .checkpoint import Checkpointer, protocol_hash, restore
 from .checkpoint import find as find_checkpoint
 from .engine.memory import check_plan_memory, check_spec_memory
 from .errors import OutputExistsError, PlasticsimError, SimulationDiverged, SpecError
-from .io import output
+from .io import output, provenance
 from .io.dimensions import label_dimensions, spec_dimensions
 from .io.recording import Recorder
 from .io.results import Results, load, must_be_finite
@@ -196,6 +196,8 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
     ...                          progress=False)  # doctest: +SKIP
     >>> results.summary["fraction_of_optimum"]  # doctest: +SKIP
     """
+    call = provenance.python_call("run", protocol, out, seed=seed, overrides=overrides or None,
+                                  backend=backend, overwrite=overwrite or None)
     overrides = list(overrides or [])
     if seed is not None:
         overrides.append(f"seed={int(seed)}")
@@ -208,6 +210,10 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
     members, plans, simulations = build_members(spec, lines, source)
     target = prepare_output_directory(out, overwrite)
     runs = member_runs(spec, members, plans, simulations, target)
+    requested = provenance.invocation(
+        None if isinstance(protocol, ProtocolSpec) else protocol, call)
+    for member_run in runs:
+        member_run.run_attributes.update(requested)
     _train(spec, simulations, runs, progress, Checkpointer(target, spec, simulations, runs))
     return complete(spec, simulations, runs, target, out, figures)
 
@@ -359,14 +365,19 @@ class _MemberRun:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        attributes = {"seed": self.spec.seed, "backend": self.simulation.backend_name,
+        backend = self.simulation.backend_name
+        attributes = {"seed": self.spec.seed, "backend": backend,
+                      "backend_requested": self.spec.backend,
                       "dtype": self.spec.dtype, "protocol": self.spec.name,
-                      **self.run_attributes}
+                      **provenance.environment(), **self.run_attributes}
         if self.ensemble_size:
             attributes.update({"ensemble_member": self.member.index,
                                "ensemble_size": self.ensemble_size,
                                "ensemble_label": self.member.label})
-        self.recorder = Recorder(self.directory, spec_to_yaml(self.spec), attributes)
+        # The stored protocol names the backend that ran (``numba``, where ``auto`` was asked
+        # for): running it again runs the same code; ``backend_requested`` keeps the request.
+        ran = self.spec.model_copy(update={"backend": backend})
+        self.recorder = Recorder(self.directory, spec_to_yaml(ran), attributes)
         self.recorder.write_populations(self.spec.model.populations)
         self.recorder.write_layers(self.layers)
         for path, value, attrs in self.simulation.final_arrays(self.position):
@@ -534,8 +545,9 @@ class _MemberRun:
             raise
         self.summary = summary
         self.results = load(path)
-        (self.directory / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2)
-                                                     + "\n")
+        written = {**_jsonable(summary),
+                   "provenance": provenance.summary_block(self.results.attributes)}
+        (self.directory / "summary.json").write_text(json.dumps(written, indent=2) + "\n")
         if figures:
             from .plot.render import render_figures
             figure_directory = self.directory / output.FIGURES_DIRECTORY

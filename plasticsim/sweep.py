@@ -116,10 +116,16 @@ def _member_document(base: dict, axes: list[GridAxis], values: tuple, seed: int)
     return spec.model_dump(mode="json")
 
 
-def run_member(document: dict, directory: str, figures: bool) -> dict:
+def run_member(document: dict, directory: str, figures: bool,
+               requested: dict | None = None) -> dict:
     """One sweep member (a Dask task): skip it if done, resume it from a checkpoint, or run
-    it. Returns its status, summary and wall time; a failure is returned, not raised."""
+    it. Returns its status, summary and wall time; a failure is returned, not raised.
+
+    ``requested``: the sweep's request (:func:`plasticsim.io.provenance.invocation`), which
+    the member's results file records instead of the worker's command line."""
     from threadpoolctl import threadpool_limits
+
+    from .io.provenance import invoked_by
 
     from .checkpoint import CHECKPOINT_NAME, protocol_hash
     from .io import output
@@ -135,7 +141,7 @@ def run_member(document: dict, directory: str, figures: bool) -> dict:
         if done is not None:
             return {"status": "skipped", "summary": done, "wall_seconds": 0.0}
         # One BLAS thread per member: the cluster runs one member per core.
-        with threadpool_limits(1):
+        with threadpool_limits(1), invoked_by(requested or {}):
             if any((d / CHECKPOINT_NAME).is_file()
                    for d in (directory, directory / output.STAGING_NAME)):
                 try:
@@ -259,9 +265,16 @@ def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = N
     """
     from tqdm.auto import tqdm
 
-    from .io import output
+    from .io import output, provenance
     from .run import resolve_spec
 
+    # Asked for here, run on the workers: each member records this request (its command
+    # line, the protocol file's commit), not the worker process's.
+    requested = provenance.invocation(
+        None if type(protocol).__name__ == "ProtocolSpec" else protocol,
+        provenance.python_call("sweep", protocol, out, [getattr(axis, "key", axis)
+                                                         for axis in grid or []] or None,
+                               seeds=seeds, overrides=overrides or None, scheduler=scheduler))
     spec, _, _ = resolve_spec(protocol, overrides)
     axes = [parse_grid(axis) if isinstance(axis, str) else axis for axis in grid or []]
     check_keys(spec, axes)
@@ -292,7 +305,7 @@ def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = N
     started = time.perf_counter()
     try:
         futures = {client.submit(run_member, member["document"],
-                                 str(out / member["directory"]), figures,
+                                 str(out / member["directory"]), figures, requested,
                                  key=f"plasticsim-member-{out.name}-{member['index']}-"
                                      f"{time.time_ns()}", pure=False): member["index"]
                    for member in members}
