@@ -62,18 +62,20 @@ def _parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="run a grid x seeds sweep of a protocol as Dask tasks")
     sweep.add_argument("protocol", help="protocol YAML file")
-    sweep.add_argument("--grid", action="append", default=[], metavar="[NAME:]KEY=V1,V2,...",
+    sweep.add_argument("--grid", action="append", metavar="[NAME:]KEY=V1,V2,...",
                        help="a protocol key and its values (repeatable); the dimension is "
                        "NAME or the key's last part, e.g. noise:stimuli.input.input_noise."
-                       "variance=0.01,0.1,1")
+                       "variance=0.01,0.1,1 (default: the protocol's sweep.grid; any "
+                       "--grid replaces the whole block grid)")
     seeds = sweep.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, metavar="N", help="seeds seed, seed+1, ..., "
                        "seed+N-1 (seed: the protocol's or --seed)")
-    seeds.add_argument("--seed-list", metavar="S1,S2,...", help="these seeds")
+    seeds.add_argument("--seed-list", metavar="S1,S2,...", help="these seeds (default for "
+                       "both: the protocol's sweep.seeds or sweep.seed_list, else its seed)")
     sweep.add_argument("--seed", type=int, help="first seed (overrides the protocol's)")
     sweep.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a value of every member")
-    sweep.add_argument("--out", required=True, help="sweep directory")
+    sweep.add_argument("--out", help="sweep directory (default: the protocol's sweep.out)")
     sweep.add_argument("--scheduler", help="address of an existing Dask scheduler (default: "
                        "a LocalCluster, one worker per core)")
     sweep.add_argument("--workers", type=int, help="LocalCluster worker processes")

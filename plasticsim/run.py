@@ -204,6 +204,9 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
     if backend is not None:
         overrides.append(f"backend={backend}")
     spec, lines, source = resolve_spec(protocol, overrides)
+    if spec.sweep is not None:
+        warnings.warn(f"{source}: the sweep: block is for plasticsim sweep; plasticsim run "
+                      "runs the protocol once with its own values", stacklevel=2)
     out = Path(out) if out is not None else Path("results") / spec.name
     check_output_directory(out)
     # Everything that can fail on input fails here, before the output directory is touched.

@@ -19,7 +19,6 @@ for seeds.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import os
@@ -59,30 +58,13 @@ def parse_grid(text: str) -> GridAxis:
     return GridAxis(name, key, parsed)
 
 
-def _dotted_keys(document, prefix: str = "") -> list[str]:
-    keys = []
-    items = document.items() if isinstance(document, dict) else \
-        enumerate(document) if isinstance(document, list) else []
-    for key, value in items:
-        dotted = f"{prefix}{key}"
-        keys.append(dotted)
-        keys += _dotted_keys(value, dotted + ".")
-    return keys
-
-
 def check_keys(spec, axes: list[GridAxis]) -> None:
     """Refuse a grid key that the resolved protocol does not have, naming the nearest."""
-    valid = set(_dotted_keys(spec.model_dump(mode="json")))
+    from .spec.loading import grid_key_problem
     for axis in axes:
-        if axis.key in valid:
-            continue
-        if axis.key.split(".")[0] in ("seed", "ensemble"):
-            raise SpecError("seeds are swept with --seeds or --seed-list", file="--grid",
-                            key_path=axis.key)
-        nearest = difflib.get_close_matches(axis.key, sorted(valid), n=1, cutoff=0.6)
-        hint = f"; did you mean {nearest[0]}?" if nearest else ""
-        raise SpecError(f"the protocol has no such key{hint}", file="--grid",
-                        key_path=axis.key)
+        problem = grid_key_problem(spec, axis.key)
+        if problem is not None:
+            raise SpecError(problem, file="--grid", key_path=axis.key)
 
 
 @dataclass
@@ -106,7 +88,7 @@ def _member_document(base: dict, axes: list[GridAxis], values: tuple, seed: int)
     document = json.loads(json.dumps(base))
     overrides = [f"{axis.key}={json.dumps(value)}" for axis, value in zip(axes, values)]
     apply_overrides(document, overrides + [f"seed={seed}"], {})
-    document["ensemble"] = None
+    document["ensemble"] = document["sweep"] = None  # a member is one run
     label = ",".join(f"{axis.name}={value}" for axis, value in zip(axes, values))
     try:  # the member must be a valid protocol before anything runs
         spec = protocol_from_document(document, source="sweep grid")
@@ -221,7 +203,66 @@ def _client(scheduler: str | None, workers: int | None, timeout: float):
     return Client(cluster), cluster
 
 
-def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = None, *,
+@dataclass
+class SweepPlan:
+    """What a sweep will run: the resolved protocol, grid axes, seeds, sweep directory and
+    members (``index``, ``values``, ``seed``, ``directory``, ``document``: the member's
+    protocol)."""
+
+    spec: object
+    axes: list
+    seeds: list
+    out: Path
+    members: list
+
+
+def plan_sweep(protocol, out: str | Path | None = None,
+               grid: list[GridAxis] | list[str] | None = None, *,
+               seeds: list[int] | None = None, overrides: list[str] | None = None
+               ) -> SweepPlan:
+    """The members of a sweep, checked, nothing run (arguments and defaults as for
+    :func:`sweep`: the protocol's ``sweep:`` block fills in what is not given).
+
+    Raises
+    ------
+    SpecError
+        As :func:`sweep`.
+    """
+    from .run import resolve_spec
+
+    spec, _, _ = resolve_spec(protocol, overrides)
+    block = spec.sweep
+    if grid is None and block is not None:
+        axes = [GridAxis(*axis) for axis in block.axes()]
+    else:
+        axes = [parse_grid(axis) if isinstance(axis, str) else axis for axis in grid or []]
+    check_keys(spec, axes)
+    if seeds is None and block is not None:
+        seeds = block.seed_list or (list(range(spec.seed, spec.seed + block.seeds))
+                                    if block.seeds else None)
+    if out is None:
+        if block is None or block.out is None:
+            raise SpecError("no sweep directory: give --out (out= from Python) or sweep.out "
+                            "in the protocol", file="--out")
+        out = block.out
+    names = [axis.name for axis in axes]
+    if len(set(names)) != len(names) or "seed" in names:
+        raise SpecError(f"--grid: dimension names must differ from each other and from "
+                        f"'seed' ({', '.join(names)}); name them NAME:KEY=…", file="--grid")
+    seeds = list(seeds) if seeds else [spec.seed]
+    base = spec.model_dump(mode="json")
+    members = []
+    for values in itertools.product(*(axis.values for axis in axes)):
+        for seed in seeds:
+            members.append({"index": len(members),
+                            "values": dict(zip(names, values)), "seed": seed,
+                            "directory": f"{MEMBERS_DIRECTORY}/{len(members)}",
+                            "document": _member_document(base, axes, values, seed)})
+    return SweepPlan(spec, axes, seeds, Path(out), members)
+
+
+def sweep(protocol, out: str | Path | None = None,
+          grid: list[GridAxis] | list[str] | None = None, *,
           seeds: list[int] | None = None, overrides: list[str] | None = None,
           scheduler: str | None = None, workers: int | None = None,
           scheduler_timeout: float = 10.0, figures: bool = False,
@@ -231,11 +272,14 @@ def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = N
     Parameters
     ----------
     protocol : path or ProtocolSpec
-    out : path
-        Sweep directory: ``sweep.json`` and ``members/<k>/``.
-    grid : list of GridAxis or of "[NAME:]KEY=V1,V2,…" strings
+    out : path, optional
+        Sweep directory: ``sweep.json`` and ``members/<k>/``. Default: the protocol's
+        ``sweep.out``.
+    grid : list of GridAxis or of "[NAME:]KEY=V1,V2,…" strings, optional
+        Default: the protocol's ``sweep.grid`` (none without a ``sweep:`` block; ``[]``: no
+        grid, whatever the block says).
     seeds : list of int, optional
-        Default: the protocol's seed.
+        Default: the protocol's ``sweep.seeds`` or ``sweep.seed_list``, else its seed.
     overrides : list of str, optional
         ``--set`` overrides applied to every member.
     scheduler : str, optional
@@ -258,40 +302,35 @@ def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = N
     Raises
     ------
     SpecError
-        A grid key the protocol does not have (the nearest valid key is named) or a value
-        that makes an invalid member protocol; nothing runs then.
+        A grid key the protocol does not have (the nearest valid key is named), a value
+        that makes an invalid member protocol, or no ``out``; nothing runs then.
+
+    Examples
+    --------
+    A protocol can carry its sweep (``--grid``, ``--seeds`` and ``--out`` replace it)::
+
+        sweep:
+          grid: {"noise:stimuli.input.input_noise.variance": [0.01, 0.1, 1.0]}
+          seeds: 3
+          out: results/noise_sweep
+
+    >>> plasticsim.sweep("protocols/noise.yaml")  # doctest: +SKIP
     PlasticsimError
         ``scheduler`` does not answer within ``scheduler_timeout``.
     """
     from tqdm.auto import tqdm
 
     from .io import output, provenance
-    from .run import resolve_spec
 
+    plan = plan_sweep(protocol, out, grid, seeds=seeds, overrides=overrides)
     # Asked for here, run on the workers: each member records this request (its command
     # line, the protocol file's commit), not the worker process's.
     requested = provenance.invocation(
         None if type(protocol).__name__ == "ProtocolSpec" else protocol,
-        provenance.python_call("sweep", protocol, out, [getattr(axis, "key", axis)
-                                                         for axis in grid or []] or None,
-                               seeds=seeds, overrides=overrides or None, scheduler=scheduler))
-    spec, _, _ = resolve_spec(protocol, overrides)
-    axes = [parse_grid(axis) if isinstance(axis, str) else axis for axis in grid or []]
-    check_keys(spec, axes)
-    names = [axis.name for axis in axes]
-    if len(set(names)) != len(names) or "seed" in names:
-        raise SpecError(f"--grid: dimension names must differ from each other and from "
-                        f"'seed' ({', '.join(names)}); name them NAME:KEY=…", file="--grid")
-    seeds = list(seeds) if seeds else [spec.seed]
-    base = spec.model_dump(mode="json")
-    members = []
-    for values in itertools.product(*(axis.values for axis in axes)):
-        for seed in seeds:
-            members.append({"index": len(members),
-                            "values": dict(zip(names, values)), "seed": seed,
-                            "directory": f"{MEMBERS_DIRECTORY}/{len(members)}",
-                            "document": _member_document(base, axes, values, seed)})
-    out = Path(out)
+        provenance.python_call("sweep", protocol, out, grid=_shown_grid(grid), seeds=seeds,
+                               overrides=overrides or None, scheduler=scheduler))
+    spec, axes, seeds, members, out = (plan.spec, plan.axes, plan.seeds, plan.members,
+                                       plan.out)
     client, cluster = _client(scheduler, workers, scheduler_timeout)
     out.mkdir(parents=True, exist_ok=True)
     index = {"protocol": spec.name, "grid": [{"name": a.name, "key": a.key,
@@ -329,6 +368,15 @@ def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = N
     _write_index(out, index)
     output.recover(out)
     return SweepResults(out / SWEEP_NAME, index)
+
+
+def _shown_grid(grid) -> list[str] | None:
+    """A sweep's ``grid`` argument as the ``--grid`` strings it stands for."""
+    if grid is None:
+        return None
+    return [axis if isinstance(axis, str) else
+            f"{axis.name}:{axis.key}=" + ",".join(json.dumps(v) for v in axis.values)
+            for axis in grid]
 
 
 def _write_index(out: Path, index: dict) -> None:

@@ -32,8 +32,9 @@ SHORT_IMAGES = BUILTIN_IMAGES[:1] + ["schedule.samples=14000", "schedule.warmup_
                                      "stimuli.input.covariance_samples=5000"]
 #: What differs between two runs of the same protocol however they ran.
 TIMING = {"summary/wall_seconds", "summary/samples_per_second"}
-#: Root attributes that differ between equal runs: when the file was made and the command or
-#: Python call that asked for the run (host, versions and git commit must agree).
+#: Root attributes that differ between equal runs: when the file was made and how the run was
+#: asked for (command line, Python call, protocol file and its commit); host, package
+#: versions and the backend must agree.
 TIMING_ATTRIBUTES = {"created_utc", *INVOCATION_ATTRIBUTES}
 
 

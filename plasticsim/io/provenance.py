@@ -33,8 +33,10 @@ PACKAGES = {"numpy": "numpy", "scipy": "scipy", "numba": "numba", "brian2": "bri
 #: Seconds one git command may take (a network file system, a huge repository).
 GIT_TIMEOUT_SECONDS = 5.0
 #: Root attributes that describe how a run was asked for: they differ between two runs of the
-#: same protocol with equal results (another command line, a resumed run's first command).
-INVOCATION_ATTRIBUTES = ("command_line", "python_call")
+#: same protocol with equal results (another command line, a copy of the protocol file in
+#: another place or repository).
+INVOCATION_ATTRIBUTES = ("command_line", "python_call", "protocol_path", "git_commit",
+                         "git_dirty")
 #: What ``summary.json`` repeats under ``provenance``.
 SUMMARY_KEYS = ("plasticsim_version", "backend", "backend_requested", "python_version",
                 "host", "git_commit", "git_dirty", "protocol_path", "command_line")
