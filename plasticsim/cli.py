@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=int, help="LocalCluster worker processes")
     sweep.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="how long to wait for --scheduler to answer (default 10)")
+    sweep.add_argument("--batch-size", type=int, metavar="N", help="most members per Dask "
+                       "task; members differing only in seed run stacked (default: about "
+                       "two tasks per worker on the array backend, else 1: one member per "
+                       "task, with checkpoints)")
     sweep.add_argument("--figures", action="store_true", help="render each member's figures")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -315,7 +319,8 @@ def _command(arguments) -> int:
                        overrides=overrides, scheduler=arguments.scheduler,
                        workers=arguments.workers,
                        scheduler_timeout=arguments.scheduler_timeout,
-                       figures=arguments.figures, progress=not arguments.no_progress)
+                       figures=arguments.figures, progress=not arguments.no_progress,
+                       batch_size=arguments.batch_size)
         for entry in result.members:
             values = ",".join(f"{k}={v}" for k, v in entry["values"].items())
             mi = entry.get("summary", {}).get("mutual_information_bits")

@@ -12,7 +12,10 @@ dask-jobqueue and pass ``cluster.scheduler_address``; see :func:`sweep`).
 ``OUT/sweep.json`` lists the grid, the seeds and every member (values, seed, directory,
 status, error, wall time). Running the same sweep again skips members whose complete results
 file belongs to the same member protocol, resumes members that left a checkpoint and runs
-the rest; one member failing is recorded and does not stop the others.
+the rest; one member failing is recorded and does not stop the others. On a backend that
+steps stacked members together (``array``), members that differ only in their seed go to a
+worker in batches and run stacked along the plan's member axis
+(:func:`plasticsim.run.run_batch`), each still written as its own run, equal to it.
 :func:`load_sweep` gives one :class:`xarray.Dataset` with a dimension per grid key and one
 for seeds.
 """
@@ -144,6 +147,85 @@ def run_member(document: dict, directory: str, figures: bool,
                 "wall_seconds": time.perf_counter() - started}
 
 
+def batches(members: list, size: int) -> list[list]:
+    """Members in groups of at most ``size`` whose protocols differ only in their seed, in
+    member order within each group."""
+    groups: dict[str, list] = {}
+    for member in members:
+        shape = dict(member["document"], seed=None)
+        groups.setdefault(json.dumps(shape, sort_keys=True), []).append(member)
+    size = max(1, int(size))
+    return [group[start:start + size] for group in groups.values()
+            for start in range(0, len(group), size)]
+
+
+def _auto_batch(client, members: int, backend: str) -> int:
+    """Members per task: 1 unless the backend steps stacked members together
+    (:func:`plasticsim.backends.stacks_members`: batching then makes each member cheaper),
+    then about two tasks per worker thread (some balance if members take different times),
+    or 1 where the cluster has no workers yet (one still scaling up)."""
+    from .backends import stacks_members
+    if not stacks_members(backend):
+        return 1
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:  # a cluster that cannot say: no batching
+        threads = 0
+    return max(1, -(-members // (2 * threads))) if threads else 1
+
+
+def run_batch_task(documents: list, directories: list, figures: bool,
+                   requested: dict | None = None) -> list[dict]:
+    """Sweep members as one Dask task: complete ones are skipped, ones with a checkpoint
+    resumed alone, the rest run as one batch (:func:`plasticsim.run.run_batch`). If the batch
+    fails, its members run again one by one, so that a failure is recorded for the member
+    that caused it. Returns one outcome per member, as :func:`run_member`."""
+    from threadpoolctl import threadpool_limits
+
+    from .checkpoint import CHECKPOINT_NAME, protocol_hash
+    from .io import output
+    from .io.provenance import invoked_by
+    from .run import run_batch
+    from .spec.loading import protocol_from_document
+
+    outcomes: list = [None] * len(documents)
+    pending = []
+    for position, (document, directory) in enumerate(zip(documents, directories)):
+        directory = Path(directory)
+        try:
+            spec = protocol_from_document(document, source="sweep member")
+            done = _completed(directory, protocol_hash(spec))
+        except (PlasticsimError, OSError, ValueError) as error:
+            outcomes[position] = {"status": "failed", "error": f"{type(error).__name__}: "
+                                                               f"{error}", "wall_seconds": 0.0}
+            continue
+        if done is not None:
+            outcomes[position] = {"status": "skipped", "summary": done, "wall_seconds": 0.0}
+        elif any((d / CHECKPOINT_NAME).is_file()
+                 for d in (directory, directory / output.STAGING_NAME)):
+            outcomes[position] = run_member(document, str(directory), figures, requested)
+        else:
+            pending.append((position, spec))
+    if len(pending) > 1:
+        started = time.perf_counter()
+        try:
+            with threadpool_limits(1), invoked_by(requested or {}):
+                results = run_batch([spec for _, spec in pending],
+                                    [directories[position] for position, _ in pending],
+                                    figures=figures)
+            share = (time.perf_counter() - started) / len(pending)
+            for (position, _), result in zip(pending, results):
+                outcomes[position] = {"status": "ran", "summary": _plain(result.summary),
+                                      "wall_seconds": share, "batch_members": len(pending)}
+            pending = []
+        except (PlasticsimError, OSError, ValueError, RuntimeError):
+            pass   # run one by one below: the member that fails is the one recorded
+    for position, _ in pending:
+        outcomes[position] = run_member(documents[position], directories[position], figures,
+                                        requested)
+    return outcomes
+
+
 def _completed(directory: Path, digest: str) -> dict | None:
     """The summary of a complete run of protocol ``digest`` in ``directory``, else None."""
     from .checkpoint import _protocol_of
@@ -266,7 +348,7 @@ def sweep(protocol, out: str | Path | None = None,
           seeds: list[int] | None = None, overrides: list[str] | None = None,
           scheduler: str | None = None, workers: int | None = None,
           scheduler_timeout: float = 10.0, figures: bool = False,
-          progress: bool = True) -> SweepResults:
+          progress: bool = True, batch_size: int | None = None) -> SweepResults:
     """Run a grid × seeds sweep of a protocol as Dask tasks.
 
     Parameters
@@ -298,6 +380,14 @@ def sweep(protocol, out: str | Path | None = None,
         its handshake).
     figures : bool
         Render each member's figures.
+    batch_size : int, optional
+        Most members one Dask task runs. Members that differ only in their seed run as one
+        batch, stacked along the plan's member axis (:func:`plasticsim.run.run_batch`: each
+        member's results equal its run alone); batches save no checkpoints. Default: for a
+        backend that steps stacked members together (``array``, ``array:torch``, …) the
+        members spread over about two tasks per worker; for the others (numpy, numba,
+        brian2: members one after another, so stacking saves nothing) 1, every member its
+        own task, with checkpoints.
 
     Raises
     ------
@@ -323,6 +413,9 @@ def sweep(protocol, out: str | Path | None = None,
     from .io import output, provenance
 
     plan = plan_sweep(protocol, out, grid, seeds=seeds, overrides=overrides)
+    if batch_size is not None and not 1 <= batch_size <= 10**6:
+        raise SpecError(f"--batch-size {batch_size}: expected an integer in [1, 1000000]",
+                        file="--batch-size")
     # Asked for here, run on the workers: each member records this request (its command
     # line, the protocol file's commit), not the worker process's.
     requested = provenance.invocation(
@@ -343,23 +436,29 @@ def sweep(protocol, out: str | Path | None = None,
     _write_index(out, index)
     started = time.perf_counter()
     try:
-        futures = {client.submit(run_member, member["document"],
-                                 str(out / member["directory"]), figures, requested,
-                                 key=f"plasticsim-member-{out.name}-{member['index']}-"
-                                     f"{time.time_ns()}", pure=False): member["index"]
-                   for member in members}
+        futures = {}
+        if batch_size is None:
+            batch_size = _auto_batch(client, len(members), spec.backend)
+        for batch in batches(members, batch_size):
+            future = client.submit(run_batch_task, [m["document"] for m in batch],
+                                   [str(out / m["directory"]) for m in batch], figures,
+                                   requested, key=f"plasticsim-members-{out.name}-"
+                                   f"{batch[0]['index']}-{time.time_ns()}", pure=False)
+            futures[future] = [member["index"] for member in batch]
         from dask.distributed import as_completed
         with tqdm(total=len(members), unit="member", disable=not progress,
                   desc=f"sweep {spec.name}") as bar:
             for future in as_completed(futures):
-                entry = index["members"][futures[future]]
+                entries = [index["members"][k] for k in futures[future]]
                 try:
-                    entry.update(future.result())
+                    for entry, outcome in zip(entries, future.result()):
+                        entry.update(outcome)
                 except Exception as error:  # the worker itself died: recorded, not raised
-                    entry.update({"status": "failed", "error": f"{type(error).__name__}: "
-                                                               f"{error}"})
+                    for entry in entries:
+                        entry.update({"status": "failed",
+                                      "error": f"{type(error).__name__}: {error}"})
                 _write_index(out, index)
-                bar.update(1)
+                bar.update(len(entries))
     finally:
         client.close()
         if cluster is not None:

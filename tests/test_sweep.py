@@ -37,8 +37,10 @@ def _sweep_command(out) -> list[str]:
 def swept(tmp_path_factory):
     import plasticsim
     out = tmp_path_factory.mktemp("sweep")
+    # Batches of 3 (the seeds of one noise level), stacked although the numpy backend would
+    # not batch by itself: the members must still equal their runs alone.
     result = plasticsim.sweep(REFERENCE, out, [GRID], seeds=list(SEEDS), overrides=SHORT,
-                              workers=2, progress=False)
+                              workers=2, progress=False, batch_size=3)
     return out, result
 
 
@@ -62,6 +64,7 @@ def test_members_equal_runs_alone(swept, alone):
     for entry in result.members:
         assert entry["status"] == "ran"
         assert entry["wall_seconds"] > 0
+        assert entry["batch_members"] == 3   # ran stacked with the other seeds
         reference = alone[entry["values"]["noise"], entry["seed"]]
         assert_same_results(reference, out / entry["directory"] / "results.h5")
 
@@ -122,6 +125,35 @@ def test_unknown_key_suggests_the_nearest(tmp_path, capsys):
     message = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in message
     assert "did you mean stimuli.input.input_noise.variance?" in message
+    assert not (tmp_path / "s").exists()
+
+
+def test_batches_group_members_that_differ_only_in_seed():
+    from plasticsim.sweep import batches, plan_sweep
+    plan = plan_sweep(REFERENCE, "unused", [GRID], seeds=[1, 2, 3, 4, 5], overrides=SHORT)
+    grouped = batches(plan.members, 2)
+    assert [[m["index"] for m in batch] for batch in grouped] == [
+        [0, 1], [2, 3], [4], [5, 6], [7, 8], [9], [10, 11], [12, 13], [14]]
+    for batch in grouped:
+        assert len({m["values"]["noise"] for m in batch}) == 1
+
+
+def test_only_backends_that_stack_members_batch_by_default():
+    from plasticsim.sweep import _auto_batch
+
+    class TwoWorkers:
+        def nthreads(self):
+            return {"tcp://a": 1, "tcp://b": 1}
+    assert _auto_batch(TwoWorkers(), 24, "array:torch") == 6   # two tasks per worker
+    assert _auto_batch(TwoWorkers(), 3, "array") == 1
+    for backend in ("numpy", "numba", "auto", "brian2"):
+        assert _auto_batch(TwoWorkers(), 24, backend) == 1
+
+
+def test_bad_batch_size_is_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["sweep", str(REFERENCE), "--batch-size", "0", "--out", str(tmp_path / "s")])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in message and "--batch-size 0" in message
     assert not (tmp_path / "s").exists()
 
 
