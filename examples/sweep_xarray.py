@@ -7,7 +7,7 @@ process per core, or ``--workers N``), loads the whole sweep with
 ``record`` — and plots the learned information against noise next to the closed-form
 optimum::
 
-    python examples/sweep_xarray.py             # σ_n² ∈ {0.01, 0.1, 1} × 3 seeds, 60 000 samples
+    python examples/sweep_xarray.py             # σ_n² ∈ {0.01, 0.1, 1} × 3 seeds, 60 000 each
     python examples/sweep_xarray.py --quick     # 2 noise levels × 2 seeds, 4 000 samples
     python examples/sweep_xarray.py --out DIR   # default: results/examples-sweep_xarray
 

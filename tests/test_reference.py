@@ -54,3 +54,13 @@ def test_module_entry_point_writes_the_page():
     result = subprocess.run([sys.executable, "-m", "plasticsim.spec.reference"],
                             capture_output=True, text=True, check=True, cwd=REPOSITORY)
     assert result.stdout == reference_markdown()
+
+
+def test_every_link_of_the_page_has_its_anchor():
+    import re
+    text = reference_markdown()
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', text))
+    anchors |= {title.lower().replace(" ", "-") for title in re.findall(r"^## (.+)$", text,
+                                                                         re.M)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links and not links - anchors, sorted(links - anchors)

@@ -19,6 +19,7 @@ import json
 import re
 import sys
 import tokenize
+import types
 import typing
 from typing import Any, Literal, Union
 
@@ -116,7 +117,7 @@ class _Renderer:
             return text
         if origin is Literal:
             return " \\| ".join(f"`{json.dumps(value)}`" for value in arguments)
-        if origin in (Union, getattr(__import__("types"), "UnionType", Union)):
+        if origin in (Union, types.UnionType):
             parts = [self.render(argument, ranges, nested) for argument in arguments]
             titles = {self.registry_sections.get(_strip(argument), (None, None))[1]
                       for argument in arguments}
@@ -330,8 +331,14 @@ def _slug(title: str) -> str:
     return title.lower().replace(" ", "-")
 
 
+#: Anchor prefix of each registry's kinds (``#neuron-lca``, ``#rule-oja``, …).
+ANCHOR_PREFIXES = {"Neuron models": "neuron", "Plasticity rules": "rule",
+                   "Weight constraints": "constraint", "Stimuli": "stimulus",
+                   "Probes": "probe"}
+
+
 def _anchor(title: str, kind: str) -> str:
-    return f"{title.split()[-1].lower()}-{kind}".replace("_", "-")
+    return f"{ANCHOR_PREFIXES[title]}-{kind}".replace("_", "-")
 
 
 def reference_markdown() -> str:
