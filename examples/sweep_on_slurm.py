@@ -35,7 +35,12 @@ def main() -> int:
     parser.add_argument("--queue", help="SLURM partition")
     parser.add_argument("--account", help="SLURM account")
     parser.add_argument("--walltime", default="01:00:00", help="per job, HH:MM:SS")
+    parser.add_argument("--quick", action="store_true", help="two noise levels, 20000 "
+                        "samples per member: checks the cluster set-up in minutes")
     arguments = parser.parse_args()
+    grid = "noise:stimuli.input.input_noise.variance=0.01,1.0" if arguments.quick \
+        else NOISE_GRID
+    overrides = ["schedule.samples=20000"] if arguments.quick else None
 
     try:
         from dask_jobqueue import SLURMCluster
@@ -50,7 +55,7 @@ def main() -> int:
                            queue=arguments.queue, account=arguments.account)
     cluster.scale(jobs=arguments.jobs)
     try:
-        result = plasticsim.sweep(PROTOCOL, arguments.out, [NOISE_GRID],
+        result = plasticsim.sweep(PROTOCOL, arguments.out, [grid], overrides=overrides,
                                   seeds=list(range(1, arguments.seeds + 1)),
                                   scheduler=cluster.scheduler_address,
                                   scheduler_timeout=60.0)
