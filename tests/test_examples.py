@@ -93,3 +93,18 @@ def test_sparse_coding_example_localises_fields_and_compares_with_v1(tmp_path):
     assert reference_row["fraction_r2_above_0.9"] == pytest.approx(0.958, abs=0.001)
     assert int(np.sum(report["v1"]["counts"])) == 79
     assert (out / "sparse_coding_vs_v1.png").stat().st_size > 10_000
+
+
+def test_slurm_example_says_what_it_needs_without_dask_jobqueue(tmp_path):
+    """The SLURM example cannot run here; without dask-jobqueue it says so in one line."""
+    try:
+        import dask_jobqueue  # noqa: F401
+        pytest.skip("dask-jobqueue is installed: the example would start SLURM jobs")
+    except ImportError:
+        pass
+    result = subprocess.run([sys.executable, str(EXAMPLES / "sweep_on_slurm.py"), "--quick",
+                             "--out", str(tmp_path / "s")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("this example needs dask-jobqueue on the login node and "
+                                     "the compute nodes: pip install dask-jobqueue")
+    assert not (tmp_path / "s").exists()
