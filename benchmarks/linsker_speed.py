@@ -56,7 +56,7 @@ the issue (≈ 1,000,000 / 64,000 / 4,000 samples/s).
 Usage::
 
     .venv/bin/python benchmarks/linsker_speed.py --quick --no-brian2 --no-memory
-    .venv/bin/python benchmarks/linsker_speed.py --baseline-checkout /work/old --repeats 5
+    .venv/bin/python benchmarks/linsker_speed.py --baseline-checkout ../plasticsim-old --repeats 5
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ same both ways, and prints the ratio sweep / sequential.
 
 Usage (from the repository root)::
 
-    python benchmarks/sweep_speed.py [--members 24] [--workers 2] [--samples 50000]
+    python benchmarks/sweep_speed.py [--members 24] [--workers 2] [--samples 50000] \
+        [--backend NAME] [--batch-size N]
 """
 
 from __future__ import annotations
@@ -30,9 +31,15 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=24, help="a multiple of 4")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=50_000)
+    parser.add_argument("--backend", help="backend of every member (default: the "
+                        "protocol's, numpy); array:numpy batches members by default")
+    parser.add_argument("--batch-size", type=int, help="members per Dask task (default: "
+                        "plasticsim.sweep's; 1: no batching)")
     arguments = parser.parse_args()
     seeds = list(range(1, arguments.members // len(NOISES) + 1))
     overrides = [f"schedule.samples={arguments.samples}"]
+    if arguments.backend:
+        overrides.append(f"backend={arguments.backend}")
     grid = "noise:stimuli.input.input_noise.variance=" + ",".join(map(str, NOISES))
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -49,7 +56,7 @@ def main() -> None:
         started = time.perf_counter()
         result = plasticsim.sweep(REFERENCE, scratch / "sweep", [grid], seeds=seeds,
                                   overrides=overrides, workers=arguments.workers,
-                                  progress=False)
+                                  progress=False, batch_size=arguments.batch_size)
         swept = time.perf_counter() - started
         assert not result.failed, result.failed
         for entry in result.members:

@@ -62,23 +62,29 @@ def _parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="run a grid x seeds sweep of a protocol as Dask tasks")
     sweep.add_argument("protocol", help="protocol YAML file")
-    sweep.add_argument("--grid", action="append", default=[], metavar="[NAME:]KEY=V1,V2,...",
+    sweep.add_argument("--grid", action="append", metavar="[NAME:]KEY=V1,V2,...",
                        help="a protocol key and its values (repeatable); the dimension is "
                        "NAME or the key's last part, e.g. noise:stimuli.input.input_noise."
-                       "variance=0.01,0.1,1")
+                       "variance=0.01,0.1,1 (default: the protocol's sweep.grid; any "
+                       "--grid replaces the whole block grid)")
     seeds = sweep.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, metavar="N", help="seeds seed, seed+1, ..., "
                        "seed+N-1 (seed: the protocol's or --seed)")
-    seeds.add_argument("--seed-list", metavar="S1,S2,...", help="these seeds")
+    seeds.add_argument("--seed-list", metavar="S1,S2,...", help="these seeds (default for "
+                       "both: the protocol's sweep.seeds or sweep.seed_list, else its seed)")
     sweep.add_argument("--seed", type=int, help="first seed (overrides the protocol's)")
     sweep.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a value of every member")
-    sweep.add_argument("--out", required=True, help="sweep directory")
+    sweep.add_argument("--out", help="sweep directory (default: the protocol's sweep.out)")
     sweep.add_argument("--scheduler", help="address of an existing Dask scheduler (default: "
                        "a LocalCluster, one worker per core)")
     sweep.add_argument("--workers", type=int, help="LocalCluster worker processes")
     sweep.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="how long to wait for --scheduler to answer (default 10)")
+    sweep.add_argument("--batch-size", type=int, metavar="N", help="most members per Dask "
+                       "task; members differing only in seed run stacked (default: about "
+                       "two tasks per worker on the array backend, else 1: one member per "
+                       "task, with checkpoints)")
     sweep.add_argument("--figures", action="store_true", help="render each member's figures")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -227,10 +233,16 @@ def main(argv: list[str] | None = None) -> int:
         0, or :data:`EXIT_INPUT` (2), :data:`EXIT_DIVERGED` (3), :data:`EXIT_INTERNAL` (70),
         :data:`EXIT_INTERRUPTED` (130).
     """
+    import shlex
+
+    from .io.provenance import invoked_by
+
     shown = warnings.showwarning
     warnings.showwarning = _show_warning
+    command = ["plasticsim", *(sys.argv[1:] if argv is None else argv)]
     try:
-        return _main(argv)
+        with invoked_by({"command_line": shlex.join(command)}):  # what runs record
+            return _main(argv)
     finally:
         warnings.showwarning = shown
 
@@ -307,7 +319,8 @@ def _command(arguments) -> int:
                        overrides=overrides, scheduler=arguments.scheduler,
                        workers=arguments.workers,
                        scheduler_timeout=arguments.scheduler_timeout,
-                       figures=arguments.figures, progress=not arguments.no_progress)
+                       figures=arguments.figures, progress=not arguments.no_progress,
+                       batch_size=arguments.batch_size)
         for entry in result.members:
             values = ",".join(f"{k}={v}" for k, v in entry["values"].items())
             mi = entry.get("summary", {}).get("mutual_information_bits")

@@ -29,7 +29,7 @@ from .checkpoint import Checkpointer, protocol_hash, restore
 from .checkpoint import find as find_checkpoint
 from .engine.memory import check_plan_memory, check_spec_memory
 from .errors import OutputExistsError, PlasticsimError, SimulationDiverged, SpecError
-from .io import output
+from .io import output, provenance
 from .io.dimensions import label_dimensions, spec_dimensions
 from .io.recording import Recorder
 from .io.results import Results, load, must_be_finite
@@ -196,18 +196,27 @@ def run(protocol: str | Path | ProtocolSpec, out: str | Path | None = None, *,
     ...                          progress=False)  # doctest: +SKIP
     >>> results.summary["fraction_of_optimum"]  # doctest: +SKIP
     """
+    call = provenance.python_call("run", protocol, out, seed=seed, overrides=overrides or None,
+                                  backend=backend, overwrite=overwrite or None)
     overrides = list(overrides or [])
     if seed is not None:
         overrides.append(f"seed={int(seed)}")
     if backend is not None:
         overrides.append(f"backend={backend}")
     spec, lines, source = resolve_spec(protocol, overrides)
+    if spec.sweep is not None:
+        warnings.warn(f"{source}: the sweep: block is for plasticsim sweep; plasticsim run "
+                      "runs the protocol once with its own values", stacklevel=2)
     out = Path(out) if out is not None else Path("results") / spec.name
     check_output_directory(out)
     # Everything that can fail on input fails here, before the output directory is touched.
     members, plans, simulations = build_members(spec, lines, source)
     target = prepare_output_directory(out, overwrite)
     runs = member_runs(spec, members, plans, simulations, target)
+    requested = provenance.invocation(
+        None if isinstance(protocol, ProtocolSpec) else protocol, call)
+    for member_run in runs:
+        member_run.run_attributes.update(requested)
     _train(spec, simulations, runs, progress, Checkpointer(target, spec, simulations, runs))
     return complete(spec, simulations, runs, target, out, figures)
 
@@ -281,14 +290,88 @@ def complete(spec: ProtocolSpec, simulations: list, runs: list, target: Path, ou
     (target / output.CHECKPOINT_NAME).unlink(missing_ok=True)
     output.commit(target, out)
     for member_run in runs:  # the files now live in ``out``
-        results = member_run.results
-        results.path = out / results.path.relative_to(target)
-        for group in (results.history, results.activities):
-            if hasattr(group, "path"):  # read from the file on demand: follow it
-                group.path = results.path
+        _follow(member_run.results, target, out)
     if not ensemble:
         return runs[0].results
     return EnsembleResults(out / INDEX_NAME, spec, index, [r.results for r in runs])
+
+
+def _follow(results: Results, target: Path, out: Path) -> None:
+    """Point ``results`` at its file after a commit moved it from ``target`` to ``out``."""
+    results.path = out / results.path.relative_to(target)
+    for group in (results.history, results.activities):
+        if hasattr(group, "path"):  # read from the file on demand: follow it
+            group.path = results.path
+
+
+def run_batch(specs: list[ProtocolSpec], directories: list, *,
+              figures: bool = False) -> list[Results]:
+    """Run protocols that differ only in their seed as one stack along the plan's member axis,
+    each into its own directory exactly as ``run(spec, directory, overwrite=True)`` would.
+
+    What a sweep does with members that fit on one worker (:func:`plasticsim.sweep`): the
+    stacked simulation advances every member at each step, which costs little more than one
+    member for small networks. Each member's random streams come from its own seed, as in an
+    ensemble, so its results file equals a run of that member alone bit for bit (timings
+    aside: each member's ``wall_seconds`` is its share, the batch's training time divided by
+    the number of members). A batch saves no checkpoints: an interrupted batch runs again.
+
+    Parameters
+    ----------
+    specs : list of ProtocolSpec
+        Protocols equal but for ``seed`` (and without an ``ensemble`` block).
+    directories : list of path
+        One output directory per protocol; an earlier run there is replaced once the new one
+        is complete.
+    figures : bool
+        Render each member's figures.
+
+    Raises
+    ------
+    SpecError
+        The protocols differ in more than their seed, or have an ensemble block.
+    """
+    if len(specs) != len(directories) or not specs:
+        raise SpecError("run_batch: give one directory per protocol (and at least one)")
+    shapes = {spec_to_yaml(spec.model_copy(update={"seed": 0})) for spec in specs}
+    if len(shapes) != 1 or specs[0].ensemble is not None:
+        raise SpecError("run_batch: the protocols must differ only in their seed and have no "
+                        "ensemble block")
+    members = [EnsembleMember(index, f"seed={spec.seed}", spec.seed, {}, spec)
+               for index, spec in enumerate(specs)]
+    try:
+        for member in members:
+            check_spec_memory(member.spec, len(members))
+        plans = build_plans([member.spec for member in members])
+        check_plan_memory(plans)
+    except SpecError as error:
+        raise locate(error, None, "<batch>") from None
+    simulations = [build(plan, specs[0].backend, [members[i].label for i in plan.info["members"]])
+                   for plan in plans]
+    outs = [Path(directory) for directory in directories]
+    for out in outs:
+        check_output_directory(out)
+    targets = [prepare_output_directory(out, True) for out in outs]
+    requested = provenance.invocation(None, provenance.python_call(
+        "run_batch", [f"<ProtocolSpec {spec.name} seed={spec.seed}>" for spec in specs],
+        [str(out) for out in outs]))
+    runs = []
+    for plan, simulation in zip(plans, simulations):
+        for position, index in enumerate(plan.info["members"]):
+            member_run = _MemberRun(members[index], plan, simulation, position, targets[index],
+                                    0)   # written as a single run, not an ensemble member
+            member_run.run_attributes.update(requested)
+            member_run.run_attributes["protocol_sha256"] = protocol_hash(specs[index])
+            runs.append(member_run)
+    runs.sort(key=lambda r: r.member.index)
+    _train(specs[0], simulations, runs, progress=False)
+    share = max(member_run.wall_seconds for member_run in runs) / len(runs)
+    for member_run, target, out in zip(runs, targets, outs):
+        member_run.wall_seconds = share
+        member_run.finish(figures)
+        output.commit(target, out)
+        _follow(member_run.results, target, out)
+    return [member_run.results for member_run in runs]
 
 
 def _train(spec: ProtocolSpec, simulations: list, runs: list, progress: bool,
@@ -359,14 +442,19 @@ class _MemberRun:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        attributes = {"seed": self.spec.seed, "backend": self.simulation.backend_name,
+        backend = self.simulation.backend_name
+        attributes = {"seed": self.spec.seed, "backend": backend,
+                      "backend_requested": self.spec.backend,
                       "dtype": self.spec.dtype, "protocol": self.spec.name,
-                      **self.run_attributes}
+                      **provenance.environment(), **self.run_attributes}
         if self.ensemble_size:
             attributes.update({"ensemble_member": self.member.index,
                                "ensemble_size": self.ensemble_size,
                                "ensemble_label": self.member.label})
-        self.recorder = Recorder(self.directory, spec_to_yaml(self.spec), attributes)
+        # The stored protocol names the backend that ran (``numba``, where ``auto`` was asked
+        # for): running it again runs the same code; ``backend_requested`` keeps the request.
+        ran = self.spec.model_copy(update={"backend": backend})
+        self.recorder = Recorder(self.directory, spec_to_yaml(ran), attributes)
         self.recorder.write_populations(self.spec.model.populations)
         self.recorder.write_layers(self.layers)
         for path, value, attrs in self.simulation.final_arrays(self.position):
@@ -534,8 +622,9 @@ class _MemberRun:
             raise
         self.summary = summary
         self.results = load(path)
-        (self.directory / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2)
-                                                     + "\n")
+        written = {**_jsonable(summary),
+                   "provenance": provenance.summary_block(self.results.attributes)}
+        (self.directory / "summary.json").write_text(json.dumps(written, indent=2) + "\n")
         if figures:
             from .plot.render import render_figures
             figure_directory = self.directory / output.FIGURES_DIRECTORY

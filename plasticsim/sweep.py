@@ -12,14 +12,16 @@ dask-jobqueue and pass ``cluster.scheduler_address``; see :func:`sweep`).
 ``OUT/sweep.json`` lists the grid, the seeds and every member (values, seed, directory,
 status, error, wall time). Running the same sweep again skips members whose complete results
 file belongs to the same member protocol, resumes members that left a checkpoint and runs
-the rest; one member failing is recorded and does not stop the others.
+the rest; one member failing is recorded and does not stop the others. On a backend that
+steps stacked members together (``array``), members that differ only in their seed go to a
+worker in batches and run stacked along the plan's member axis
+(:func:`plasticsim.run.run_batch`), each still written as its own run, equal to it.
 :func:`load_sweep` gives one :class:`xarray.Dataset` with a dimension per grid key and one
 for seeds.
 """
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import os
@@ -59,30 +61,13 @@ def parse_grid(text: str) -> GridAxis:
     return GridAxis(name, key, parsed)
 
 
-def _dotted_keys(document, prefix: str = "") -> list[str]:
-    keys = []
-    items = document.items() if isinstance(document, dict) else \
-        enumerate(document) if isinstance(document, list) else []
-    for key, value in items:
-        dotted = f"{prefix}{key}"
-        keys.append(dotted)
-        keys += _dotted_keys(value, dotted + ".")
-    return keys
-
-
 def check_keys(spec, axes: list[GridAxis]) -> None:
     """Refuse a grid key that the resolved protocol does not have, naming the nearest."""
-    valid = set(_dotted_keys(spec.model_dump(mode="json")))
+    from .spec.loading import grid_key_problem
     for axis in axes:
-        if axis.key in valid:
-            continue
-        if axis.key.split(".")[0] in ("seed", "ensemble"):
-            raise SpecError("seeds are swept with --seeds or --seed-list", file="--grid",
-                            key_path=axis.key)
-        nearest = difflib.get_close_matches(axis.key, sorted(valid), n=1, cutoff=0.6)
-        hint = f"; did you mean {nearest[0]}?" if nearest else ""
-        raise SpecError(f"the protocol has no such key{hint}", file="--grid",
-                        key_path=axis.key)
+        problem = grid_key_problem(spec, axis.key)
+        if problem is not None:
+            raise SpecError(problem, file="--grid", key_path=axis.key)
 
 
 @dataclass
@@ -106,7 +91,7 @@ def _member_document(base: dict, axes: list[GridAxis], values: tuple, seed: int)
     document = json.loads(json.dumps(base))
     overrides = [f"{axis.key}={json.dumps(value)}" for axis, value in zip(axes, values)]
     apply_overrides(document, overrides + [f"seed={seed}"], {})
-    document["ensemble"] = None
+    document["ensemble"] = document["sweep"] = None  # a member is one run
     label = ",".join(f"{axis.name}={value}" for axis, value in zip(axes, values))
     try:  # the member must be a valid protocol before anything runs
         spec = protocol_from_document(document, source="sweep grid")
@@ -116,10 +101,16 @@ def _member_document(base: dict, axes: list[GridAxis], values: tuple, seed: int)
     return spec.model_dump(mode="json")
 
 
-def run_member(document: dict, directory: str, figures: bool) -> dict:
+def run_member(document: dict, directory: str, figures: bool,
+               requested: dict | None = None) -> dict:
     """One sweep member (a Dask task): skip it if done, resume it from a checkpoint, or run
-    it. Returns its status, summary and wall time; a failure is returned, not raised."""
+    it. Returns its status, summary and wall time; a failure is returned, not raised.
+
+    ``requested``: the sweep's request (:func:`plasticsim.io.provenance.invocation`), which
+    the member's results file records instead of the worker's command line."""
     from threadpoolctl import threadpool_limits
+
+    from .io.provenance import invoked_by
 
     from .checkpoint import CHECKPOINT_NAME, protocol_hash
     from .io import output
@@ -135,7 +126,7 @@ def run_member(document: dict, directory: str, figures: bool) -> dict:
         if done is not None:
             return {"status": "skipped", "summary": done, "wall_seconds": 0.0}
         # One BLAS thread per member: the cluster runs one member per core.
-        with threadpool_limits(1):
+        with threadpool_limits(1), invoked_by(requested or {}):
             if any((d / CHECKPOINT_NAME).is_file()
                    for d in (directory, directory / output.STAGING_NAME)):
                 try:
@@ -154,6 +145,85 @@ def run_member(document: dict, directory: str, figures: bool) -> dict:
     except (PlasticsimError, OSError, ValueError, RuntimeError) as error:
         return {"status": "failed", "error": f"{type(error).__name__}: {error}",
                 "wall_seconds": time.perf_counter() - started}
+
+
+def batches(members: list, size: int) -> list[list]:
+    """Members in groups of at most ``size`` whose protocols differ only in their seed, in
+    member order within each group."""
+    groups: dict[str, list] = {}
+    for member in members:
+        shape = dict(member["document"], seed=None)
+        groups.setdefault(json.dumps(shape, sort_keys=True), []).append(member)
+    size = max(1, int(size))
+    return [group[start:start + size] for group in groups.values()
+            for start in range(0, len(group), size)]
+
+
+def _auto_batch(client, members: int, backend: str) -> int:
+    """Members per task: 1 unless the backend steps stacked members together
+    (:func:`plasticsim.backends.stacks_members`: batching then makes each member cheaper),
+    then about two tasks per worker thread (some balance if members take different times),
+    or 1 where the cluster has no workers yet (one still scaling up)."""
+    from .backends import stacks_members
+    if not stacks_members(backend):
+        return 1
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:  # a cluster that cannot say: no batching
+        threads = 0
+    return max(1, -(-members // (2 * threads))) if threads else 1
+
+
+def run_batch_task(documents: list, directories: list, figures: bool,
+                   requested: dict | None = None) -> list[dict]:
+    """Sweep members as one Dask task: complete ones are skipped, ones with a checkpoint
+    resumed alone, the rest run as one batch (:func:`plasticsim.run.run_batch`). If the batch
+    fails, its members run again one by one, so that a failure is recorded for the member
+    that caused it. Returns one outcome per member, as :func:`run_member`."""
+    from threadpoolctl import threadpool_limits
+
+    from .checkpoint import CHECKPOINT_NAME, protocol_hash
+    from .io import output
+    from .io.provenance import invoked_by
+    from .run import run_batch
+    from .spec.loading import protocol_from_document
+
+    outcomes: list = [None] * len(documents)
+    pending = []
+    for position, (document, directory) in enumerate(zip(documents, directories)):
+        directory = Path(directory)
+        try:
+            spec = protocol_from_document(document, source="sweep member")
+            done = _completed(directory, protocol_hash(spec))
+        except (PlasticsimError, OSError, ValueError) as error:
+            outcomes[position] = {"status": "failed", "error": f"{type(error).__name__}: "
+                                                               f"{error}", "wall_seconds": 0.0}
+            continue
+        if done is not None:
+            outcomes[position] = {"status": "skipped", "summary": done, "wall_seconds": 0.0}
+        elif any((d / CHECKPOINT_NAME).is_file()
+                 for d in (directory, directory / output.STAGING_NAME)):
+            outcomes[position] = run_member(document, str(directory), figures, requested)
+        else:
+            pending.append((position, spec))
+    if len(pending) > 1:
+        started = time.perf_counter()
+        try:
+            with threadpool_limits(1), invoked_by(requested or {}):
+                results = run_batch([spec for _, spec in pending],
+                                    [directories[position] for position, _ in pending],
+                                    figures=figures)
+            share = (time.perf_counter() - started) / len(pending)
+            for (position, _), result in zip(pending, results):
+                outcomes[position] = {"status": "ran", "summary": _plain(result.summary),
+                                      "wall_seconds": share, "batch_members": len(pending)}
+            pending = []
+        except (PlasticsimError, OSError, ValueError, RuntimeError):
+            pass   # run one by one below: the member that fails is the one recorded
+    for position, _ in pending:
+        outcomes[position] = run_member(documents[position], directories[position], figures,
+                                        requested)
+    return outcomes
 
 
 def _completed(directory: Path, digest: str) -> dict | None:
@@ -215,21 +285,83 @@ def _client(scheduler: str | None, workers: int | None, timeout: float):
     return Client(cluster), cluster
 
 
-def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = None, *,
+@dataclass
+class SweepPlan:
+    """What a sweep will run: the resolved protocol, grid axes, seeds, sweep directory and
+    members (``index``, ``values``, ``seed``, ``directory``, ``document``: the member's
+    protocol)."""
+
+    spec: object
+    axes: list
+    seeds: list
+    out: Path
+    members: list
+
+
+def plan_sweep(protocol, out: str | Path | None = None,
+               grid: list[GridAxis] | list[str] | None = None, *,
+               seeds: list[int] | None = None, overrides: list[str] | None = None
+               ) -> SweepPlan:
+    """The members of a sweep, checked, nothing run (arguments and defaults as for
+    :func:`sweep`: the protocol's ``sweep:`` block fills in what is not given).
+
+    Raises
+    ------
+    SpecError
+        As :func:`sweep`.
+    """
+    from .run import resolve_spec
+
+    spec, _, _ = resolve_spec(protocol, overrides)
+    block = spec.sweep
+    if grid is None and block is not None:
+        axes = [GridAxis(*axis) for axis in block.axes()]
+    else:
+        axes = [parse_grid(axis) if isinstance(axis, str) else axis for axis in grid or []]
+    check_keys(spec, axes)
+    if seeds is None and block is not None:
+        seeds = block.seed_list or (list(range(spec.seed, spec.seed + block.seeds))
+                                    if block.seeds else None)
+    if out is None:
+        if block is None or block.out is None:
+            raise SpecError("no sweep directory: give --out (out= from Python) or sweep.out "
+                            "in the protocol", file="--out")
+        out = block.out
+    names = [axis.name for axis in axes]
+    if len(set(names)) != len(names) or "seed" in names:
+        raise SpecError(f"--grid: dimension names must differ from each other and from "
+                        f"'seed' ({', '.join(names)}); name them NAME:KEY=…", file="--grid")
+    seeds = list(seeds) if seeds else [spec.seed]
+    base = spec.model_dump(mode="json")
+    members = []
+    for values in itertools.product(*(axis.values for axis in axes)):
+        for seed in seeds:
+            members.append({"index": len(members),
+                            "values": dict(zip(names, values)), "seed": seed,
+                            "directory": f"{MEMBERS_DIRECTORY}/{len(members)}",
+                            "document": _member_document(base, axes, values, seed)})
+    return SweepPlan(spec, axes, seeds, Path(out), members)
+
+
+def sweep(protocol, out: str | Path | None = None,
+          grid: list[GridAxis] | list[str] | None = None, *,
           seeds: list[int] | None = None, overrides: list[str] | None = None,
           scheduler: str | None = None, workers: int | None = None,
           scheduler_timeout: float = 10.0, figures: bool = False,
-          progress: bool = True) -> SweepResults:
+          progress: bool = True, batch_size: int | None = None) -> SweepResults:
     """Run a grid × seeds sweep of a protocol as Dask tasks.
 
     Parameters
     ----------
     protocol : path or ProtocolSpec
-    out : path
-        Sweep directory: ``sweep.json`` and ``members/<k>/``.
-    grid : list of GridAxis or of "[NAME:]KEY=V1,V2,…" strings
+    out : path, optional
+        Sweep directory: ``sweep.json`` and ``members/<k>/``. Default: the protocol's
+        ``sweep.out``.
+    grid : list of GridAxis or of "[NAME:]KEY=V1,V2,…" strings, optional
+        Default: the protocol's ``sweep.grid`` (none without a ``sweep:`` block; ``[]``: no
+        grid, whatever the block says).
     seeds : list of int, optional
-        Default: the protocol's seed.
+        Default: the protocol's ``sweep.seeds`` or ``sweep.seed_list``, else its seed.
     overrides : list of str, optional
         ``--set`` overrides applied to every member.
     scheduler : str, optional
@@ -248,37 +380,50 @@ def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = N
         its handshake).
     figures : bool
         Render each member's figures.
+    batch_size : int, optional
+        Most members one Dask task runs. Members that differ only in their seed run as one
+        batch, stacked along the plan's member axis (:func:`plasticsim.run.run_batch`: each
+        member's results equal its run alone); batches save no checkpoints. Default: for a
+        backend that steps stacked members together (``array``, ``array:torch``, …) the
+        members spread over about two tasks per worker; for the others (numpy, numba,
+        brian2: members one after another, so stacking saves nothing) 1, every member its
+        own task, with checkpoints.
 
     Raises
     ------
     SpecError
-        A grid key the protocol does not have (the nearest valid key is named) or a value
-        that makes an invalid member protocol; nothing runs then.
+        A grid key the protocol does not have (the nearest valid key is named), a value
+        that makes an invalid member protocol, or no ``out``; nothing runs then.
+
+    Examples
+    --------
+    A protocol can carry its sweep (``--grid``, ``--seeds`` and ``--out`` replace it)::
+
+        sweep:
+          grid: {"noise:stimuli.input.input_noise.variance": [0.01, 0.1, 1.0]}
+          seeds: 3
+          out: results/noise_sweep
+
+    >>> plasticsim.sweep("protocols/noise.yaml")  # doctest: +SKIP
     PlasticsimError
         ``scheduler`` does not answer within ``scheduler_timeout``.
     """
     from tqdm.auto import tqdm
 
-    from .io import output
-    from .run import resolve_spec
+    from .io import output, provenance
 
-    spec, _, _ = resolve_spec(protocol, overrides)
-    axes = [parse_grid(axis) if isinstance(axis, str) else axis for axis in grid or []]
-    check_keys(spec, axes)
-    names = [axis.name for axis in axes]
-    if len(set(names)) != len(names) or "seed" in names:
-        raise SpecError(f"--grid: dimension names must differ from each other and from "
-                        f"'seed' ({', '.join(names)}); name them NAME:KEY=…", file="--grid")
-    seeds = list(seeds) if seeds else [spec.seed]
-    base = spec.model_dump(mode="json")
-    members = []
-    for values in itertools.product(*(axis.values for axis in axes)):
-        for seed in seeds:
-            members.append({"index": len(members),
-                            "values": dict(zip(names, values)), "seed": seed,
-                            "directory": f"{MEMBERS_DIRECTORY}/{len(members)}",
-                            "document": _member_document(base, axes, values, seed)})
-    out = Path(out)
+    plan = plan_sweep(protocol, out, grid, seeds=seeds, overrides=overrides)
+    if batch_size is not None and not 1 <= batch_size <= 10**6:
+        raise SpecError(f"--batch-size {batch_size}: expected an integer in [1, 1000000]",
+                        file="--batch-size")
+    # Asked for here, run on the workers: each member records this request (its command
+    # line, the protocol file's commit), not the worker process's.
+    requested = provenance.invocation(
+        None if type(protocol).__name__ == "ProtocolSpec" else protocol,
+        provenance.python_call("sweep", protocol, out, grid=_shown_grid(grid), seeds=seeds,
+                               overrides=overrides or None, scheduler=scheduler))
+    spec, axes, seeds, members, out = (plan.spec, plan.axes, plan.seeds, plan.members,
+                                       plan.out)
     client, cluster = _client(scheduler, workers, scheduler_timeout)
     out.mkdir(parents=True, exist_ok=True)
     index = {"protocol": spec.name, "grid": [{"name": a.name, "key": a.key,
@@ -291,23 +436,29 @@ def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = N
     _write_index(out, index)
     started = time.perf_counter()
     try:
-        futures = {client.submit(run_member, member["document"],
-                                 str(out / member["directory"]), figures,
-                                 key=f"plasticsim-member-{out.name}-{member['index']}-"
-                                     f"{time.time_ns()}", pure=False): member["index"]
-                   for member in members}
+        futures = {}
+        if batch_size is None:
+            batch_size = _auto_batch(client, len(members), spec.backend)
+        for batch in batches(members, batch_size):
+            future = client.submit(run_batch_task, [m["document"] for m in batch],
+                                   [str(out / m["directory"]) for m in batch], figures,
+                                   requested, key=f"plasticsim-members-{out.name}-"
+                                   f"{batch[0]['index']}-{time.time_ns()}", pure=False)
+            futures[future] = [member["index"] for member in batch]
         from dask.distributed import as_completed
         with tqdm(total=len(members), unit="member", disable=not progress,
                   desc=f"sweep {spec.name}") as bar:
             for future in as_completed(futures):
-                entry = index["members"][futures[future]]
+                entries = [index["members"][k] for k in futures[future]]
                 try:
-                    entry.update(future.result())
+                    for entry, outcome in zip(entries, future.result()):
+                        entry.update(outcome)
                 except Exception as error:  # the worker itself died: recorded, not raised
-                    entry.update({"status": "failed", "error": f"{type(error).__name__}: "
-                                                               f"{error}"})
+                    for entry in entries:
+                        entry.update({"status": "failed",
+                                      "error": f"{type(error).__name__}: {error}"})
                 _write_index(out, index)
-                bar.update(1)
+                bar.update(len(entries))
     finally:
         client.close()
         if cluster is not None:
@@ -316,6 +467,15 @@ def sweep(protocol, out: str | Path, grid: list[GridAxis] | list[str] | None = N
     _write_index(out, index)
     output.recover(out)
     return SweepResults(out / SWEEP_NAME, index)
+
+
+def _shown_grid(grid) -> list[str] | None:
+    """A sweep's ``grid`` argument as the ``--grid`` strings it stands for."""
+    if grid is None:
+        return None
+    return [axis if isinstance(axis, str) else
+            f"{axis.name}:{axis.key}=" + ",".join(json.dumps(v) for v in axis.values)
+            for axis in grid]
 
 
 def _write_index(out: Path, index: dict) -> None:

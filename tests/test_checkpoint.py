@@ -18,6 +18,7 @@ import pytest
 
 from conftest import BUILTIN_IMAGES, PROTOCOLS
 from plasticsim.cli import main
+from plasticsim.io.provenance import INVOCATION_ATTRIBUTES
 
 REFERENCE = PROTOCOLS / "linsker1992_1d.yaml"
 IMAGES = PROTOCOLS / "linsker_image_patches.yaml"
@@ -31,7 +32,10 @@ SHORT_IMAGES = BUILTIN_IMAGES[:1] + ["schedule.samples=14000", "schedule.warmup_
                                      "stimuli.input.covariance_samples=5000"]
 #: What differs between two runs of the same protocol however they ran.
 TIMING = {"summary/wall_seconds", "summary/samples_per_second"}
-TIMING_ATTRIBUTES = {"created_utc"}
+#: Root attributes that differ between equal runs: when the file was made and how the run was
+#: asked for (command line, Python call, protocol file and its commit); host, package
+#: versions and the backend must agree.
+TIMING_ATTRIBUTES = {"created_utc", *INVOCATION_ATTRIBUTES}
 
 
 def _command(*arguments: str) -> list[str]:

@@ -82,7 +82,7 @@ def test_e2_gated_never_exceeds_the_optimum_and_stays_within_2_percent(tmp_path)
         run = _train(E2, ["schedule.samples=20000", "schedule.warmup_samples=5000",
                           "record.every=10000", *variant], tmp_path / name)
         results[name] = run.summary["mutual_information_nats"]
-    optimum = 5.6851   # SCIENCE.md §2, M = 8, σ_n² = 0.1
+    optimum = 5.6851   # docs/science.md §2, M = 8, σ_n² = 0.1
     assert results["gated"] <= optimum + 1e-4
     assert results["ungated"] <= optimum + 1e-4
     assert abs(results["gated"] / results["ungated"] - 1) <= 0.02, results

@@ -1,4 +1,4 @@
-"""Closed-form mutual information and the analytic infomax optimum (SCIENCE.md §2)."""
+"""Closed-form mutual information and the analytic infomax optimum (docs/science.md §2)."""
 
 import numpy as np
 import pytest

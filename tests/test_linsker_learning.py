@@ -1,7 +1,7 @@
 """The science: two-phase local learning reaches the closed-form infomax optimum.
 
 Numbers are computed in closed form from the learned C and the exact stimulus covariances
-(SCIENCE.md §2), never estimated. Where a test uses ``exact`` settling it is only to save
+(docs/science.md §2), never estimated. Where a test uses ``exact`` settling it is only to save
 time: settling methods agree at convergence (tested below and in test_settling.py).
 """
 
@@ -86,7 +86,7 @@ def test_settling_methods_agree_in_a_run(run_protocol):
 
 
 class TestColouredNoise:
-    """With low-pass input noise the noise-unlearning phase matters (SCIENCE.md §2)."""
+    """With low-pass input noise the noise-unlearning phase matters (docs/science.md §2)."""
 
     def fraction(self, run_protocol, *overrides):
         return run_protocol("linsker1992_1d_colored.yaml", EXACT, *overrides

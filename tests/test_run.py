@@ -120,3 +120,36 @@ def test_report_prints_summary(run_protocol, capsys, tmp_path):
 def test_report_on_missing_file_is_exit_2(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing.h5")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array:numpy"])
+def test_batch_members_equal_their_runs_alone_bit_for_bit(tmp_path, backend):
+    """run_batch stacks seeds along the member axis (on array:numpy as batched products)
+    and writes each as a single run: the files equal runs alone, timings aside."""
+    if backend.startswith("array"):
+        pytest.importorskip("array_api_compat")
+    from test_checkpoint import assert_same_results
+
+    from plasticsim.run import run_batch
+    tiny = ["schedule.samples=4000", "schedule.warmup_samples=1000", "record.every=1000",
+            f"backend={backend}"]
+    specs = [plasticsim.load_protocol(REFERENCE, tiny + [f"seed={seed}"]) for seed in (3, 8)]
+    batch = run_batch(specs, [tmp_path / "b3", tmp_path / "b8"])
+    assert [results.spec.seed for results in batch] == [3, 8]
+    for spec, results in zip(specs, batch):
+        alone = plasticsim.run(spec, tmp_path / f"alone{spec.seed}", progress=False,
+                               figures=False)
+        assert_same_results(alone.path, results.path)
+        summary = json.loads((results.path.parent / "summary.json").read_text())
+        assert summary["mutual_information_bits"] == alone.summary["mutual_information_bits"]
+    assert not np.array_equal(batch[0].weights["feedforward"], batch[1].weights["feedforward"])
+
+
+def test_batch_refuses_protocols_that_differ_in_more_than_the_seed(tmp_path):
+    from plasticsim.errors import SpecError
+    from plasticsim.run import run_batch
+    specs = [plasticsim.load_protocol(REFERENCE, [f"seed={seed}", f"record.every={every}"])
+             for seed, every in ((1, 5000), (2, 10000))]
+    with pytest.raises(SpecError, match="differ only in their seed"):
+        run_batch(specs, [tmp_path / "a", tmp_path / "b"])
+    assert not (tmp_path / "a").exists()

@@ -37,8 +37,10 @@ def _sweep_command(out) -> list[str]:
 def swept(tmp_path_factory):
     import plasticsim
     out = tmp_path_factory.mktemp("sweep")
+    # Batches of 3 (the seeds of one noise level), stacked although the numpy backend would
+    # not batch by itself: the members must still equal their runs alone.
     result = plasticsim.sweep(REFERENCE, out, [GRID], seeds=list(SEEDS), overrides=SHORT,
-                              workers=2, progress=False)
+                              workers=2, progress=False, batch_size=3)
     return out, result
 
 
@@ -62,6 +64,7 @@ def test_members_equal_runs_alone(swept, alone):
     for entry in result.members:
         assert entry["status"] == "ran"
         assert entry["wall_seconds"] > 0
+        assert entry["batch_members"] == 3   # ran stacked with the other seeds
         reference = alone[entry["values"]["noise"], entry["seed"]]
         assert_same_results(reference, out / entry["directory"] / "results.h5")
 
@@ -125,6 +128,35 @@ def test_unknown_key_suggests_the_nearest(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+def test_batches_group_members_that_differ_only_in_seed():
+    from plasticsim.sweep import batches, plan_sweep
+    plan = plan_sweep(REFERENCE, "unused", [GRID], seeds=[1, 2, 3, 4, 5], overrides=SHORT)
+    grouped = batches(plan.members, 2)
+    assert [[m["index"] for m in batch] for batch in grouped] == [
+        [0, 1], [2, 3], [4], [5, 6], [7, 8], [9], [10, 11], [12, 13], [14]]
+    for batch in grouped:
+        assert len({m["values"]["noise"] for m in batch}) == 1
+
+
+def test_only_backends_that_stack_members_batch_by_default():
+    from plasticsim.sweep import _auto_batch
+
+    class TwoWorkers:
+        def nthreads(self):
+            return {"tcp://a": 1, "tcp://b": 1}
+    assert _auto_batch(TwoWorkers(), 24, "array:torch") == 6   # two tasks per worker
+    assert _auto_batch(TwoWorkers(), 3, "array") == 1
+    for backend in ("numpy", "numba", "auto", "brian2"):
+        assert _auto_batch(TwoWorkers(), 24, backend) == 1
+
+
+def test_bad_batch_size_is_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["sweep", str(REFERENCE), "--batch-size", "0", "--out", str(tmp_path / "s")])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in message and "--batch-size 0" in message
+    assert not (tmp_path / "s").exists()
+
+
 def test_silent_scheduler_is_one_line_and_exit_2(tmp_path):
     import socket
     with socket.socket() as server:  # a port that accepts connections and never answers
@@ -139,3 +171,83 @@ def test_silent_scheduler_is_one_line_and_exit_2(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no Dask scheduler answered within 4 s" in lines[0], lines
     assert not (tmp_path / "s").exists()
+
+
+# ------------------------------------------------------------------ the protocol's sweep: block
+def _block_protocol(directory, block: str):
+    """The 1-D reference protocol (model inlined by path) with a ``sweep:`` block."""
+    text = REFERENCE.read_text().replace("model: ../models/linsker_ring.yaml",
+                                         f"model: {REFERENCE.parent.parent}/models/"
+                                         "linsker_ring.yaml")
+    path = directory / "swept.yaml"
+    path.write_text(text + "\n" + block)
+    return path
+
+
+def test_block_plans_the_members_the_command_line_does(tmp_path):
+    from plasticsim.sweep import plan_sweep
+    path = _block_protocol(tmp_path, "sweep:\n  grid:\n    'noise:stimuli.input.input_noise."
+                           "variance': [0.05, 0.2]\n  seeds: 2\n  out: elsewhere\n")
+    block = plan_sweep(path, overrides=SHORT)
+    assert [m["values"] for m in block.members] == [{"noise": 0.05}] * 2 + [{"noise": 0.2}] * 2
+    assert [m["seed"] for m in block.members] == [1, 2, 1, 2]   # seeds 2 from the seed, 1
+    assert str(block.out) == "elsewhere"
+    command_line = plan_sweep(REFERENCE, tmp_path / "s", [GRID.replace("0.1,", "")],
+                              seeds=[1, 2], overrides=SHORT)
+    assert [m["document"] for m in block.members] == \
+        [m["document"] for m in command_line.members]
+    # --grid, --seed-list and --out replace the block's.
+    replaced = plan_sweep(path, tmp_path / "s", ["nu:model.populations.output."
+                                                 "output_noise_variance=0.5,1"], seeds=[7],
+                          overrides=SHORT)
+    assert [(m["values"], m["seed"]) for m in replaced.members] == [
+        ({"nu": 0.5}, 7), ({"nu": 1}, 7)]
+    assert replaced.out == tmp_path / "s"
+
+
+def test_block_sweep_members_equal_runs_alone(tmp_path, alone):
+    import h5py
+    out = tmp_path / "from_block"
+    path = _block_protocol(tmp_path, "sweep:\n  grid:\n    'noise:stimuli.input.input_noise."
+                           f"variance': [0.05, 0.2]\n  seed_list: [2]\n  out: {out}\n")
+    argv = ["sweep", str(path), "--workers", "1", "--no-progress",
+            *[x for o in SHORT for x in ("--set", o)]]
+    assert main(argv) == 0
+    index = json.loads((out / "sweep.json").read_text())
+    assert [(m["values"]["noise"], m["seed"], m["status"]) for m in index["members"]] == [
+        (0.05, 2, "ran"), (0.2, 2, "ran")]
+    for entry in index["members"]:
+        results = out / entry["directory"] / "results.h5"
+        assert_same_results(alone[entry["values"]["noise"], entry["seed"]], results)
+        with h5py.File(results, "r") as file:  # the sweep's request, not the worker's
+            assert file.attrs["command_line"] == "plasticsim " + " ".join(argv)
+            assert file.attrs["protocol_path"] == str(path.resolve())
+            assert "python_call" not in file.attrs
+
+
+def test_block_with_an_unknown_key_suggests_the_nearest(tmp_path, capsys):
+    path = _block_protocol(tmp_path, "sweep:\n  grid:\n    stimuli.input.input_nosie.variance:"
+                           " [1, 2]\n  out: s\n")
+    line = len(path.read_text().splitlines()) - 1
+    for command in (["sweep", str(path)], ["validate", str(path)]):
+        assert main(command) == 2
+        message = capsys.readouterr().err.strip()
+        assert "\n" not in message
+        assert f"{path}:{line}: sweep.grid.stimuli.input.input_nosie.variance: the protocol " \
+               "has no such key; did you mean stimuli.input.input_noise.variance?" in message
+    both = _block_protocol(tmp_path, "sweep: {seeds: 2, seed_list: [1, 2]}\n")
+    assert main(["validate", str(both)]) == 2
+    assert "give either seeds or seed_list" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_run_of_a_protocol_with_a_block_runs_it_once(tmp_path):
+    import plasticsim
+    path = _block_protocol(tmp_path, "sweep: {grid: {stimuli.input.input_noise.variance: "
+                           "[1, 2]}, seeds: 3}\n")
+    with pytest.warns(UserWarning, match="sweep: block is for plasticsim sweep"):
+        results = plasticsim.run(path, tmp_path / "once", progress=False, figures=False,
+                                 overrides=["schedule.samples=2000", "record.every=1000",
+                                            "schedule.warmup_samples=1000"])
+    assert results.spec.seed == 1 and results.spec.stimuli["input"].input_noise.variance == 0.1
+    assert not (tmp_path / "once" / "members").exists()

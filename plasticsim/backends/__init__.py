@@ -35,6 +35,17 @@ OPTIONAL_BACKENDS = {
 }
 #: ``auto`` tries these in order (fastest first) and takes the first that can run the plan.
 AUTO_ORDER = ("numba", "numpy")
+#: Backend families that step all members of a plan together (batched array operations),
+#: so that stacking networks along the member axis makes each one cheaper; the numpy, numba
+#: and brian2 backends step members one after another, where stacking saves nothing.
+STACKING_BACKENDS = ("array",)
+
+
+def stacks_members(name: str) -> bool:
+    """Whether backend ``name`` (e.g. ``array:torch``) runs stacked members together."""
+    return name.split(":")[0] in STACKING_BACKENDS
+
+
 #: Optional backends whose import failed: name → reason with install hint.
 UNAVAILABLE: dict[str, str] = {}
 

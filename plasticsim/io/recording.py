@@ -1,4 +1,4 @@
-"""Streaming results to HDF5 (the public layout is documented in README.md).
+"""Streaming results to HDF5 (the public layout: docs/results.md).
 
 The file is written under a temporary name (``results.h5.partial``) with the root attribute
 ``complete = False``; only a finished run sets ``complete = True`` and renames it to

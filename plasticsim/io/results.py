@@ -1,6 +1,6 @@
 """Reading results files back: :func:`load` returns a :class:`Results` object.
 
-The layout is the public contract documented in README.md ("Results file").
+The layout is the public contract documented in docs/results.md.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def _read_group(group) -> dict:
     return out
 
 
-#: Root attributes every results file has (README, "Results file").
+#: Root attributes every results file has (docs/results.md).
 REQUIRED_ATTRIBUTES = ("plasticsim_version", "seed", "backend", "dtype", "protocol", "complete")
 #: Groups and datasets every results file has, complete or not.
 REQUIRED_ENTRIES = ("spec", "populations", "history/step")

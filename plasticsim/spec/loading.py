@@ -543,9 +543,50 @@ def protocol_from_document(document: dict, lines: dict | None = None,
     if isinstance(document, dict):
         check_moved_keys(document, lines or {}, source)
     try:
-        return ProtocolSpec.model_validate(document)
+        spec = ProtocolSpec.model_validate(document)
     except ValidationError as error:
         raise _format_validation_error(error, lines or {}, source, ProtocolSpec) from None
+    if spec.sweep is not None:
+        for _, key, _ in spec.sweep.axes():
+            problem = grid_key_problem(spec, key)
+            if problem is not None:
+                head = next(h for h in spec.sweep.grid if h.rpartition(":")[2].strip() == key)
+                file, line = (lines or {}).get(("sweep", "grid", head),
+                                               (lines or {}).get(("sweep", "grid"),
+                                                                 (source, None)))
+                raise SpecError(problem, file=file, line=line, key_path=f"sweep.grid.{key}")
+    return spec
+
+
+#: Top-level keys a sweep grid cannot vary: seeds have their own keys, and the blocks that
+#: describe several runs do not describe one member.
+NOT_SWEPT = ("seed", "ensemble", "sweep")
+
+
+def dotted_keys(document, prefix: str = "") -> list[str]:
+    """Every dotted key of a document (mappings and list indices), parents before children."""
+    keys = []
+    items = document.items() if isinstance(document, dict) else \
+        enumerate(document) if isinstance(document, list) else []
+    for key, value in items:
+        dotted = f"{prefix}{key}"
+        keys.append(dotted)
+        keys += dotted_keys(value, dotted + ".")
+    return keys
+
+
+def grid_key_problem(spec: ProtocolSpec, key: str) -> str | None:
+    """Why ``key`` cannot be a sweep grid key of ``spec`` (naming the nearest valid key), or
+    None if it can."""
+    if key.split(".")[0] in NOT_SWEPT:
+        return (f"{key.split('.')[0]} cannot be a grid key (seeds are swept with seeds or "
+                "seed_list, --seeds or --seed-list)")
+    valid = [k for k in dotted_keys(spec.model_dump(mode="json"))
+             if k.split(".")[0] not in NOT_SWEPT]
+    if key in valid:
+        return None
+    nearest = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+    return "the protocol has no such key" + (f"; did you mean {nearest[0]}?" if nearest else "")
 
 
 def spec_to_yaml(spec: ProtocolSpec) -> str:

@@ -52,8 +52,8 @@ class InitSpec(Spec):
     puts them on its budget."""
 
     kind: Literal["normal", "uniform", "zeros"] = "normal"
-    scale: PositiveFinite = 1.0
-    unit_rows: bool = False
+    scale: PositiveFinite = 1.0             # s.d. (normal) or upper end (uniform) of each weight
+    unit_rows: bool = False                 # scale each row to unit norm afterwards
 
 
 class ProjectionSpec(Spec):
@@ -61,13 +61,13 @@ class ProjectionSpec(Spec):
     just the kind's name), initial weights ``init``, optional lateral ``settling`` (rules that
     settle the post population) and weight ``constraints`` applied in order."""
 
-    pre: str
-    post: str
+    pre: str                                # presynaptic population
+    post: str                               # postsynaptic population (= pre: recurrent)
     rule: RuleSpec
     init: InitSpec = InitSpec()
-    settling: SettlingSpec | None = None
-    constraints: list[ConstraintSpec] = []
-    arbor: ArborSpec | None = None
+    settling: SettlingSpec | None = None    # lateral settling (rule anti_hebbian_lateral)
+    constraints: list[ConstraintSpec] = []  # weight budgets, applied in order
+    arbor: ArborSpec | None = None          # Gaussian arbor of each unit (rule linsker1986)
 
     @field_validator("rule", mode="before")
     @classmethod
@@ -79,9 +79,9 @@ class ModelSpec(Spec):
     """A network: populations and the projections between them."""
 
     name: str = "model"
-    description: str = ""
-    populations: dict[str, PopulationSpec]
-    projections: dict[str, ProjectionSpec] = {}
+    description: str = ""                   # free text
+    populations: dict[str, PopulationSpec]  # name → neuron model (kind) and its parameters
+    projections: dict[str, ProjectionSpec] = {}   # name → synapses from pre to post
 
     @model_validator(mode="after")
     def _references_exist(self):

@@ -32,7 +32,7 @@ ProbeSpec = _tagged(PROBES)
 class PhaseSpec(Spec):
     """One training phase. ``sign`` multiplies the feedforward update (+1 Hebbian)."""
 
-    enabled: bool = True
+    enabled: bool = True                    # false: the phase's samples are not presented
     sign: Literal[-1, 1]
 
 
@@ -80,9 +80,9 @@ class RateScheduleSpec(Spec):
     """
 
     kind: Literal["constant", "annealed"] = "constant"
-    initial: PositiveFinite
-    tau: PositiveFinite | None = None
-    window: tuple[SampleCount0, SampleCount] | None = None
+    initial: PositiveFinite                 # η₀
+    tau: PositiveFinite | None = None       # τ in samples (annealed only)
+    window: tuple[SampleCount0, SampleCount] | None = None   # [start, stop) in samples
 
     @model_validator(mode="after")
     def _annealed_needs_tau(self):
@@ -115,9 +115,9 @@ class CheckpointSpec(Spec):
     nothing in the run: a resumed run's results equal an uninterrupted run's.
     """
 
-    enabled: bool = True
-    every: SampleCount | None = None
-    seconds: PositiveFinite | None = 60.0
+    enabled: bool = True                    # false: no checkpoints (no resume)
+    every: SampleCount | None = None        # samples between checkpoints (null: no trigger)
+    seconds: PositiveFinite | None = 60.0   # wall seconds between checkpoints (null: none)
 
 
 class EnsembleSpec(Spec):
@@ -129,9 +129,9 @@ class EnsembleSpec(Spec):
     Members share the schedule, recording, backend and dtype.
     """
 
-    seeds: list[Seed] | None = None
-    size: Size | None = None
-    grid: dict[str, list[Any]] = {}
+    seeds: list[Seed] | None = None         # the members' seeds
+    size: Size | None = None                # E: seeds seed … seed + E − 1
+    grid: dict[str, list[Any]] = {}         # dotted key → values; every combination runs
 
     @model_validator(mode="after")
     def _well_formed(self):
@@ -140,7 +140,7 @@ class EnsembleSpec(Spec):
         if self.seeds is not None and not self.seeds:
             raise ValueError("seeds: give at least one seed")
         shared = ("schedule", "record", "backend", "dtype", "seed", "ensemble", "name",
-                  "checkpoint")
+                  "checkpoint", "sweep")
         for key, values in self.grid.items():
             if not values:
                 raise ValueError(f"grid.{key}: give at least one value")
@@ -148,6 +148,49 @@ class EnsembleSpec(Spec):
                 raise ValueError(f"grid.{key}: {key.split('.')[0]} is shared by all members "
                                  f"and cannot vary (use seeds or size for seeds)")
         return self
+
+
+class SweepSpec(Spec):
+    """A grid × seeds sweep for ``plasticsim sweep PROTOCOL`` (:mod:`plasticsim.sweep`).
+
+    ``grid`` maps ``[NAME:]dotted.key`` (any key of the protocol, as for ``--grid``; the
+    dimension is NAME, or the key's last part) to the values it takes; ``seeds: N`` stands
+    for the seeds ``seed`` … ``seed + N − 1``, ``seed_list`` lists them (default: the
+    protocol's seed alone); ``out`` is the default sweep directory (relative to the working
+    directory, as ``--out``). ``--grid``, ``--seeds``/``--seed-list`` and ``--out`` on the
+    command line replace the block's. ``plasticsim run`` runs the protocol once, without the
+    block (with a warning that says so). Keys are checked against the protocol when it
+    loads: an unknown one is refused with the nearest valid key named.
+    """
+
+    grid: dict[str, list[Any]] = {}         # "[NAME:]dotted.key": [values], as --grid
+    seeds: Size | None = None               # N: the seeds seed … seed + N − 1
+    seed_list: list[Seed] | None = None     # these seeds (instead of seeds)
+    out: str | None = None                  # default sweep directory (as --out)
+
+    @model_validator(mode="after")
+    def _well_formed(self):
+        if self.seeds is not None and self.seed_list is not None:
+            raise ValueError("give either seeds or seed_list, not both")
+        if self.seed_list is not None and not self.seed_list:
+            raise ValueError("seed_list: give at least one seed")
+        if self.seed_list is not None and len(set(self.seed_list)) != len(self.seed_list):
+            raise ValueError(f"seed_list: seeds must differ ({self.seed_list})")
+        if self.out is not None and not self.out.strip():
+            raise ValueError("out: give a directory, or leave the key out")
+        for key, values in self.grid.items():
+            if not values:
+                raise ValueError(f"grid.{key}: give at least one value")
+        return self
+
+    def axes(self) -> list[tuple[str, str, tuple]]:
+        """``(dimension name, dotted key, values)`` of each grid entry, in order."""
+        entries = []
+        for head, values in self.grid.items():
+            name, _, key = head.rpartition(":")
+            entries.append(((name.strip() or key.strip().split(".")[-1]), key.strip(),
+                            tuple(values)))
+        return entries
 
 
 #: A protocol's name becomes its default output directory, ``results/<name>``: a plain file
@@ -158,20 +201,23 @@ OUTPUT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 class ProtocolSpec(Spec):
     """A complete run: model + stimuli + phases + schedule + rates + recording."""
 
-    name: str = "protocol"
-    description: str = ""
-    model: ModelSpec
-    stimuli: dict[str, StimulusSpec]
+    name: str = "protocol"                  # names the default output directory results/<name>
+    description: str = ""                   # free text, kept in the results file
+    model: ModelSpec                        # a model file's path (relative to here) or inline
+    stimuli: dict[str, StimulusSpec]        # what drives each input population
     phases: PhasesSpec = PhasesSpec()
     schedule: ScheduleSpec
-    learning_rates: dict[str, RateScheduleSpec]
+    learning_rates: dict[str, RateScheduleSpec]  # one per projection whose rule learns
     record: RecordSpec = RecordSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
-    seed: Seed = 0
+    seed: Seed = 0                          # root seed of every random stream of the run
+    # numpy, numba, array[:numpy|:torch[:cpu|:cuda]|:cupy],
+    # brian2[:numpy|:cython|:cpp_standalone] or auto (the fastest that can run the protocol)
     backend: str = "numpy"
-    dtype: Literal["float64", "float32"] = "float64"
+    dtype: Literal["float64", "float32"] = "float64"   # floating-point type of all state
     ensemble: EnsembleSpec | None = None  # several networks at once (plasticsim.spec.ensemble)
-    probes: dict[str, ProbeSpec] = {}
+    sweep: SweepSpec | None = None          # grid × seeds that plasticsim sweep runs
+    probes: dict[str, ProbeSpec] = {}       # measurements after training (no plasticity)
 
     @field_validator("name")
     @classmethod
@@ -184,6 +230,10 @@ class ProtocolSpec(Spec):
 
     @model_validator(mode="after")
     def _consistent(self):
+        if self.sweep is not None and self.sweep.seeds is not None and (
+                self.seed + self.sweep.seeds - 1 > MAX_SEED):
+            raise ValueError(f"sweep.seeds: seeds seed … seed + seeds − 1 must stay ≤ "
+                             f"{MAX_SEED} (seed {self.seed}, seeds {self.sweep.seeds})")
         if self.ensemble is not None and self.ensemble.size is not None and (
                 self.seed + self.ensemble.size - 1 > MAX_SEED):
             raise ValueError(f"ensemble.size: seeds seed … seed + size − 1 must stay ≤ "

@@ -35,7 +35,7 @@ class FoldiakTraceRuleSpec(Spec):
     """Trace rule Δw = η ȳ (x − w), ȳ ← (1 − δ) ȳ + δ y along each stimulus sequence."""
 
     kind: Literal["foldiak_trace"] = "foldiak_trace"
-    trace_rate: OpenFraction = 0.2   # δ
+    trace_rate: OpenFraction = 0.2          # δ: the trace's time constant is ≈ 1/δ frames
 
 
 @register_rule(FoldiakTraceRuleSpec, accepts=("feedforward",), post_kinds=("lif",))

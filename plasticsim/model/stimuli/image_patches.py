@@ -101,8 +101,8 @@ class PatchSequenceSpec(Spec):
     position and direction). ``frames`` must divide the batch size, so that a sequence is
     consecutive rows of one batch."""
 
-    frames: Annotated[int, Field(ge=2, le=10_000)] = 10
-    speed: NonNegativeFinite = 1.0
+    frames: Annotated[int, Field(ge=2, le=10_000)] = 10   # samples per sequence
+    speed: NonNegativeFinite = 1.0          # pixels per frame, in a random direction
 
 
 class ImagePatchesStimulusSpec(Spec):
@@ -139,7 +139,7 @@ class ImagePatchesStimulusSpec(Spec):
     normalize: Literal["unit_norm", "unit_variance"] | None = None
     input_noise: InputNoiseSpec | None = None
     covariance_samples: SampleCount = 50000
-    sequence: PatchSequenceSpec | None = None
+    sequence: PatchSequenceSpec | None = None   # drifting-window sequences (trace rules)
 
     @model_validator(mode="after")
     def _white_noise_only(self):
