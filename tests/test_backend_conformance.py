@@ -182,3 +182,25 @@ def test_spiking_network_spikes_and_matches_numpy(backend):
     assert counts.sum() > 100
     assert_same_spikes(reference, simulation)
     assert_same_state(reference, simulation, TOLERANCE["float64"])
+
+
+@pytest.mark.parametrize("backend", FEATURE_BACKENDS + ["array:torch:cpu"])
+def test_trace_rule_learns_and_matches_numpy(backend):
+    """The complex-cell protocol with every layer learning from the first step and layer-1
+    thresholds low enough to spike: the trace (per stimulus sequence) and the trace-rule
+    weights must agree with NumPy (the shipped case's layer 2 does not learn in 4 steps)."""
+    path = PROTOCOLS / "complex_cells.yaml"
+    spec = load_protocol(path, short(path, "model.populations.simple.initial_threshold=0.5",
+                                     *[f"learning_rates.{name}.window=null" for name in
+                                       ("feedforward", "lateral", "pooling",
+                                        "complex_lateral")]))
+    simulation = build_or_skip(spec, backend)
+    reference = reference_run(spec)
+    simulate(spec, backend, simulation)
+    trace = reference.read("pooling.trace")
+    assert trace.sum() > 0
+    initial = reference.plan.states["pooling.weights"].initial
+    assert relative_difference(initial, reference.read("pooling.weights")) > 1e-3
+    assert relative_difference(trace, simulation.read("pooling.trace")) <= TOLERANCE["float64"]
+    assert_same_spikes(reference, simulation)
+    assert_same_state(reference, simulation, TOLERANCE["float64"])

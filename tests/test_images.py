@@ -274,3 +274,24 @@ def test_patch_covariance_of_white_noise_is_diagonal():
     covariance = patch_covariance(images, 3, 20000, np.random.default_rng(0))
     assert covariance.shape == (9, 9)
     np.testing.assert_allclose(covariance, 4.0 * np.eye(9), atol=0.25)
+
+
+def test_sequences_are_one_window_drifting_over_one_image(coordinate_image):
+    """Frame t of a sequence is the patch at start + t·speed·(cos α, sin α), rounded: every
+    frame of one sequence differs from the first by a whole-pixel shift that grows with t."""
+    sampler = PatchSampler(coordinate_image, patch_size=5, border=1)
+    frames = sampler.sample_sequences(40, 6, 1.0, np.random.default_rng(3)).reshape(40, 6, 25)
+    rows, columns = frames[..., 0] // 100, frames[..., 0] % 100   # top-left pixel of each
+    shift = np.hypot(rows - rows[:, :1], columns - columns[:, :1])
+    # |rounded path − true path| ≤ √2/2 per frame: the displacement tracks t·speed
+    assert np.all(np.abs(shift - np.arange(6)) <= np.sqrt(2) / 2 + 1e-9)
+    np.testing.assert_array_equal(frames[..., 1] - frames[..., 0], 1)   # still patches
+    assert rows.min() >= 1 and rows.max() <= 20 - 1 - 5
+    assert columns.min() >= 1 and columns.max() <= 24 - 1 - 5
+    assert len({(r, c) for r, c in zip(rows[:, 0], columns[:, 0])}) > 10   # random starts
+
+
+def test_a_sequence_path_that_does_not_fit_is_refused(coordinate_image):
+    sampler = PatchSampler(coordinate_image, patch_size=5, border=4)
+    with pytest.raises(DataError, match="drifting"):
+        sampler.sample_sequences(1, 20, 1.0, np.random.default_rng(0))

@@ -182,11 +182,14 @@ def grating_summaries(results) -> tuple[dict, dict]:
     ``<population>_gratings_``: ``median_circular_variance``,
     ``fraction_circular_variance_below_0.5``, ``median_orientation_bandwidth_deg``,
     ``median_modulation_ratio`` (F1/F0), ``fraction_modulation_ratio_above_1``,
-    ``median_preferred_spatial_frequency`` and ``responsive_units``.
+    ``median_preferred_spatial_frequency`` and ``responsive_units``; for a trace-rule
+    projection between two probed layers, the ``complex_cells_*`` comparison
+    (:func:`plasticsim.analysis.complex_cells.complex_cell_summaries`).
     """
+    from .complex_cells import complex_cell_summaries
     from .gratings import analyze_grating_responses, drifting_gratings
 
-    summary, arrays = {}, {}
+    summary, arrays, tunings = {}, {}, {}
     for name, probe in results.probes.items():
         attributes = probe["attributes"]
         if attributes.get("kind") != "gratings":
@@ -198,6 +201,7 @@ def grating_summaries(results) -> tuple[dict, dict]:
         tuning = analyze_grating_responses(probe["responses"], gratings,
                                            attributes["response_kind"])
         population = attributes["population"]
+        tunings[population] = tuning
         columns = tuning.columns
         responsive = columns["responsive"]
         variance = columns["circular_variance"][responsive]
@@ -226,6 +230,9 @@ def grating_summaries(results) -> tuple[dict, dict]:
              "spatial_frequencies": tuning.spatial_frequencies},
             {"response_kind": tuning.response_kind, "phase_count": tuning.phase_count,
              "probe": name})
+    more, more_arrays = complex_cell_summaries(results, tunings)
+    summary.update(more)
+    arrays.update(more_arrays)
     return summary, arrays
 
 

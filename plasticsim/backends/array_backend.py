@@ -809,6 +809,25 @@ class ArraySimulation(Simulation):
                 dtype)
         return homeostasis
 
+    def _trace(self, op):
+        xp = self.xp
+        source, target = op.reads["source"], op.writes["target"]
+        length, rate = int(op.parameters["sequence_length"]), op.parameters["rate"]
+        dtype = self._dtype_of(target)
+
+        def trace(state, step):
+            values = state[source]
+            members, batch, units = values.shape
+            sequences = xp.reshape(values, (members, batch // length, length, units))
+            previous = xp.zeros_like(sequences[:, :, 0])
+            frames = []
+            for frame in range(length):   # a recursion in time: one frame after the other
+                previous = (1.0 - rate) * previous + rate * sequences[:, :, frame]
+                frames.append(previous)
+            state[target] = self._astype(
+                xp.reshape(xp.stack(frames, axis=2), (members, batch, units)), dtype)
+        return trace
+
     def _som_competition(self, op):
         xp = self.xp
         kind = op.parameters["neighbourhood"]

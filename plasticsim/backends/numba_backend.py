@@ -535,6 +535,12 @@ class _SourceWriter:
                 f"{self.array(op.writes['target'])}, {_literal(p['rate'])}, "
                 f"{_literal(p['target_rate'])})"]
 
+    def _trace(self, op):
+        p = op.parameters
+        return [f"kernels.trace({self.array(op.reads['source'])}, "
+                f"{self.array(op.writes['target'])}, {_literal(int(p['sequence_length']))}, "
+                f"{_literal(p['rate'])})"]
+
     def _som_competition(self, op):
         inputs, target = op.reads["input"], op.writes["target"]
         self._check_matrix_state(op, inputs, target)

@@ -1041,3 +1041,16 @@ def som_competition(inputs, weights, distances, width, bubble, target):
                 target[b, i] = 1.0 if d <= width else 0.0
             else:
                 target[b, i] = np.exp(-(d * d) / (2.0 * width * width))
+
+
+@kernel
+def trace(source, target, length, rate):
+    """trace: target_t ← (1 − δ) target_{t−1} + δ source_t along each sequence of ``length``
+    consecutive batch rows, from target_{−1} = 0."""
+    batch, n = source.shape
+    for start in range(0, batch, length):
+        for i in range(n):
+            previous = 0.0
+            for t in range(length):
+                previous = (1.0 - rate) * previous + rate * source[start + t, i]
+                target[start + t, i] = previous

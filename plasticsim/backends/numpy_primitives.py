@@ -257,6 +257,20 @@ def som_competition(op, state, context):
         context.rate, op.parameters["neighbourhood"])
 
 
+def trace(op, state, context):
+    """Földiák's (1991) activity trace ȳ_t = (1 − δ) ȳ_{t−1} + δ y_t, run along each sequence
+    of ``sequence_length`` consecutive batch rows and started from ȳ_{−1} = 0."""
+    source = state[op.reads["source"]]
+    target = state[op.writes["target"]]
+    length, rate = op.parameters["sequence_length"], op.parameters["rate"]
+    sequences = source.reshape(-1, length, source.shape[-1])
+    traces = target.reshape(sequences.shape)
+    previous = np.zeros_like(sequences[:, 0])
+    for frame in range(length):   # a recursion in time: one frame after the other
+        previous = (1.0 - rate) * previous + rate * sequences[:, frame]
+        traces[:, frame] = previous
+
+
 #: Primitive name → implementation.
 PRIMITIVES = {
     "load_stream": load_stream, "matmul": matmul, "add_stream": add_stream, "gate": gate,
@@ -265,7 +279,7 @@ PRIMITIVES = {
     "predictive_gate": predictive_gate, "constrain": constrain_primitive,
     "apply_delta": apply_delta, "clip": clip, "bounded_hebbian": bounded_hebbian, "lca": lca, "residual": residual,
     "gain_normalisation": gain_normalisation, "lif_window": lif_window,
-    "homeostasis": homeostasis, "som_competition": som_competition,
+    "homeostasis": homeostasis, "som_competition": som_competition, "trace": trace,
 }
 
 

@@ -509,6 +509,8 @@ class PlanBuilder:
             shape = (projection.post.size, projection.pre.size)
             if init.kind == "zeros":
                 value = np.zeros(shape)
+            elif init.kind == "uniform":
+                value = init.scale * rng.random(shape)
             else:
                 value = init.scale * rng.standard_normal(shape)
                 if init.unit_rows:

@@ -61,6 +61,8 @@ PRIMITIVES = {
     "lif_window": "target ← spike counts of LIF units over a window (drive, lateral, θ)",
     "homeostasis": "target += γ (⟨source⟩_batch − p)",
     "som_competition": "target ← h(d(i, i*); σ) around each input's best-matching unit i*",
+    "trace": "target_t ← (1 − δ) target_{t−1} + δ source_t along each sequence of batch rows "
+             "(target_{−1} = 0)",
 }
 
 

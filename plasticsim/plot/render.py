@@ -66,6 +66,14 @@ def render_grating_figures(results, directory: Path) -> list[Path]:
     tunings = {population: read_grating_tuning(results.path, population)
                for population in results.analysis["gratings"]}
     written = [save(plot_tuning_histograms(tunings), directory / "grating_tuning.png")]
+    for name, comparison in results.analysis.get("complex_cells", {}).items():
+        from .complex_cells import plot_complex_cells
+        attributes = results.attributes_of(f"analysis/complex_cells/{name}")
+        written.append(save(plot_complex_cells(
+            comparison["layer1_modulation_ratio"], comparison["layer2_modulation_ratio"],
+            comparison["orientation_difference_deg"], layer1=str(attributes["layer1"]),
+            layer2=str(attributes["layer2"]), top_weights=int(attributes["top_weights"])),
+            directory / f"complex_cells_{name}.png"))
     for population, tuning in tunings.items():
         written.append(save(plot_tuning_curves(tuning, population=population),
                             directory / f"grating_tuning_curves_{population}.png"))

@@ -46,11 +46,13 @@ ConstraintSpec = _tagged_union(CONSTRAINTS, "unit_weight_norm")
 
 
 class InitSpec(Spec):
-    """Initial weights: i.i.d. normal with s.d. ``scale`` (``unit_rows``: each row then scaled
-    to unit norm), or ``zeros``. A constraint on the projection then puts them on its budget."""
+    """Initial weights: i.i.d. normal with s.d. ``scale``, i.i.d. ``uniform`` on [0, ``scale``)
+    (non-negative, for rules on non-negative rates such as ``foldiak_trace``), or ``zeros``
+    (``unit_rows``: each row then scaled to unit norm). A constraint on the projection then
+    puts them on its budget."""
 
-    kind: Literal["normal", "zeros"] = "normal"
-    scale: PositiveFinite = 1.0             # s.d. of each initial weight
+    kind: Literal["normal", "uniform", "zeros"] = "normal"
+    scale: PositiveFinite = 1.0             # s.d. (normal) or upper end (uniform) of each weight
     unit_rows: bool = False                 # scale each row to unit norm afterwards
 
 

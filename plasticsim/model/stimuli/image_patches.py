@@ -95,6 +95,16 @@ class ImageSourceSpec(Spec):
         return self
 
 
+class PatchSequenceSpec(Spec):
+    """Temporally coherent patches: ``frames`` successive samples from a window drifting
+    ``speed`` pixels per frame in a random direction over one image (then a new image,
+    position and direction). ``frames`` must divide the batch size, so that a sequence is
+    consecutive rows of one batch."""
+
+    frames: Annotated[int, Field(ge=2, le=10_000)] = 10   # samples per sequence
+    speed: NonNegativeFinite = 1.0          # pixels per frame, in a random direction
+
+
 class ImagePatchesStimulusSpec(Spec):
     """Random square patches of natural images, flattened row-major (population size p²).
 
@@ -109,6 +119,11 @@ class ImagePatchesStimulusSpec(Spec):
     ``input_noise`` (Linsker networks): white noise of the given variance per pixel is added
     to every sensing sample and is the whole input in noise-unlearning samples; the signal
     is the patch itself, whose covariance is estimated from ``covariance_samples`` patches.
+
+    ``sequence`` (:class:`PatchSequenceSpec`): successive samples come from a window drifting
+    over one image instead of independent positions (for trace rules,
+    :mod:`plasticsim.model.rules.foldiak_trace`); the covariance is still that of independent
+    patches.
     """
 
     kind: Literal["image_patches"] = "image_patches"
@@ -124,6 +139,7 @@ class ImagePatchesStimulusSpec(Spec):
     normalize: Literal["unit_norm", "unit_variance"] | None = None
     input_noise: InputNoiseSpec | None = None
     covariance_samples: SampleCount = 50000
+    sequence: PatchSequenceSpec | None = None   # drifting-window sequences (trace rules)
 
     @model_validator(mode="after")
     def _white_noise_only(self):
@@ -182,6 +198,8 @@ class ImagePatchStimulus:
         self.sampler = PatchSampler(images, spec.patch_size, border=spec.border,
                                     remove_mean=spec.remove_mean, normalize=spec.normalize)
         self.noise_variance = spec.input_noise.variance if spec.input_noise else 0.0
+        #: Samples per temporally coherent sequence (1: independent samples).
+        self.sequence_length = spec.sequence.frames if spec.sequence else 1
         covariance_rng = np.random.default_rng(COVARIANCE_SEED)
         self.signal_covariance = np.cov(self.sampler.sample(spec.covariance_samples,
                                                             covariance_rng), rowvar=False)
@@ -200,7 +218,13 @@ class ImagePatchStimulus:
         """
         sensing = np.asarray(sensing, dtype=bool)
         count = int(sensing.size)
-        patches = self.sampler.sample(count, rng).reshape(sensing.shape + (self.sites,))
+        if self.spec.sequence is None:
+            patches = self.sampler.sample(count, rng)
+        else:   # whole sequences: the builder made the batch a multiple of their length
+            patches = self.sampler.sample_sequences(
+                -(-count // self.sequence_length), self.sequence_length,
+                self.spec.sequence.speed, rng)[:count]
+        patches = patches.reshape(sensing.shape + (self.sites,))
         inputs = patches * sensing[..., None]
         if self.noise_variance > 0:
             inputs += np.sqrt(self.noise_variance) * rng.standard_normal(inputs.shape)
@@ -210,5 +234,15 @@ class ImagePatchStimulus:
 @register_stimulus(ImagePatchesStimulusSpec)
 def build_image_patches(name, spec, ctx) -> None:
     population = patch_population(name, spec, ctx)
+    if spec.sequence is not None and ctx.batch_size % spec.sequence.frames:
+        ctx.error(f"stimuli.{name}.sequence.frames", f"{spec.sequence.frames} frames per "
+                  f"sequence do not divide the batch size {ctx.batch_size}; a sequence must "
+                  "be consecutive samples of one batch")
     source = ImagePatchStimulus(spec, population.size)
+    if spec.sequence is not None:   # refuse a path that does not fit now, not mid-run
+        try:
+            source.sampler.sample_sequences(1, spec.sequence.frames, spec.sequence.speed,
+                                            np.random.default_rng(0))
+        except DataError as error:
+            ctx.error(f"stimuli.{name}.sequence", str(error))
     declare_source(name, spec, source, population, ctx)

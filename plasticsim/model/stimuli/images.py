@@ -425,6 +425,64 @@ class PatchSampler:
         image_index = rng.integers(n_images, size=n_patches)
         top = rng.integers(border, height - border - size + 1, size=n_patches)
         left = rng.integers(border, width - border - size + 1, size=n_patches)
+        return self._patches_at(image_index, top, left)
+
+    def sample_sequences(self, n_sequences: int, frames: int, speed: float,
+                         rng: np.random.Generator) -> np.ndarray:
+        """Draw sequences of patches seen through a window drifting over one image.
+
+        Each sequence picks an image, a direction α uniform on [0, 2π) and a start position;
+        frame t shows the patch at start + t·speed·(cos α, sin α) (columns, rows), rounded to
+        whole pixels, so that image structure translates across the window by ``speed``
+        pixels per frame (Földiák 1991's moving stimuli; the temporal coherence a trace rule
+        learns invariance from). The whole path stays inside the borders.
+
+        Parameters
+        ----------
+        n_sequences : int
+        frames : int
+            Patches per sequence (≥ 1).
+        speed : float
+            Pixels per frame (≥ 0).
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n_sequences · frames, patch_size²): the frames of each sequence in order,
+            sequence after sequence.
+
+        Raises
+        ------
+        DataError
+            If the path does not fit inside the images' borders.
+        """
+        n_images, height, width = self.images.shape
+        size, border = self.patch_size, self.border
+        travel = (frames - 1) * speed
+        if size + 2 * border + int(np.ceil(travel)) > min(height, width):
+            raise DataError(f"a window of {size}×{size} pixels drifting {travel:g} pixels "
+                            f"with a {border}-pixel border needs images of at least "
+                            f"{size + 2 * border + int(np.ceil(travel))} pixels a side; these "
+                            f"are {height}×{width}")
+        image_index = rng.integers(n_images, size=n_sequences)
+        direction = rng.uniform(0.0, 2 * np.pi, size=n_sequences)
+        # The path's extent along each axis, then a start that keeps both ends inside.
+        shift_x = np.rint(np.cos(direction)[:, None] * speed * np.arange(frames)).astype(int)
+        shift_y = np.rint(np.sin(direction)[:, None] * speed * np.arange(frames)).astype(int)
+        low_x, high_x = shift_x.min(axis=1), shift_x.max(axis=1)
+        low_y, high_y = shift_y.min(axis=1), shift_y.max(axis=1)
+        left = rng.integers(border - low_x, width - border - size - high_x + 1)
+        top = rng.integers(border - low_y, height - border - size - high_y + 1)
+        return self._patches_at(np.repeat(image_index, frames),
+                                (top[:, None] + shift_y).ravel(),
+                                (left[:, None] + shift_x).ravel())
+
+    def _patches_at(self, image_index: np.ndarray, top: np.ndarray, left: np.ndarray
+                    ) -> np.ndarray:
+        """Patches with top-left corners (top, left) of the given images, post-processed."""
+        size = self.patch_size
+        n_patches = len(image_index)
         offsets = np.arange(size)
         patches = self.images[image_index[:, None, None],
                               top[:, None, None] + offsets[None, :, None],
