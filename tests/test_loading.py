@@ -129,3 +129,17 @@ def test_cli_bad_input_is_one_line_exit_2(arguments, capsys, tmp_path):
 def test_cli_validate_ok(capsys):
     assert main(["validate", str(REFERENCE)]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def test_zero_initial_weights_cannot_be_scaled_to_unit_rows(capsys):
+    """Zero rows have no direction: refused at validation, not a 0/0 in the first step."""
+    overrides = ["model.projections.feedforward.init.kind=zeros",
+                 "model.projections.feedforward.init.unit_rows=true"]
+    with pytest.raises(SpecError, match="unit_rows: zero weights cannot be scaled"):
+        load_protocol(REFERENCE, overrides)
+    arguments = ["validate", str(REFERENCE)]
+    for override in overrides:
+        arguments += ["--set", override]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "unit_rows" in error

@@ -55,6 +55,14 @@ class InitSpec(Spec):
     scale: PositiveFinite = 1.0             # s.d. (normal) or upper end (uniform) of each weight
     unit_rows: bool = False                 # scale each row to unit norm afterwards
 
+    @model_validator(mode="after")
+    def _rows_can_be_scaled(self):
+        # A zero row has no direction: scaling it to unit norm would divide 0 by 0.
+        if self.kind == "zeros" and self.unit_rows:
+            raise ValueError("unit_rows: zero weights cannot be scaled to unit norm "
+                             "(use kind normal or uniform, or unit_rows: false)")
+        return self
+
 
 class ProjectionSpec(Spec):
     """Synapses from ``pre`` to ``post`` with a plasticity ``rule`` (a mapping with ``kind``, or
