@@ -52,10 +52,10 @@ def ring_gaussian_filter(sites: int, filter_sd: float) -> np.ndarray:
     offsets = np.arange(sites)
     ring_distance = np.minimum(offsets, sites - offsets)
     kernel = np.exp(-ring_distance**2 / (2.0 * filter_sd**2))
+    kernel /= np.linalg.norm(kernel)
     # exp() underflows through the subnormal numbers far from the centre; those entries
     # (< 2.3e-308) become 0, as products with subnormals run 10-100 times slower.
     kernel[kernel < np.finfo(kernel.dtype).tiny] = 0.0
-    kernel /= np.linalg.norm(kernel)
     # Row i is the kernel centred on site i.
     return np.stack([np.roll(kernel, i) for i in range(sites)])
 
