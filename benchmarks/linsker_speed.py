@@ -36,8 +36,10 @@ Rows (samples per second; for ensembles, summed over members):
 
 Each row is timed twice: ``engine`` = :meth:`Simulation.run_steps` on a chunk drawn
 beforehand (what Brian2's loop times, minus its random numbers) and ``end_to_end`` =
-:meth:`Simulation.advance`, which also draws the stimulus (two N × N filter products per
-sample for the Gaussian-ring stimulus, image patches for the others) and the output noise.
+:meth:`Simulation.advance`, which also draws the stimulus (for the Gaussian-ring stimulus
+N normals of white input noise per sample, which are only scaled, and for the sensing half of
+the samples N more, filtered by a circular convolution: one product with the N × N circulant
+up to 128 sites, an FFT above; image patches for the others) and the output noise.
 Each figure is the best of ``--repeats`` runs: the machine may be shared, and the best run is
 the least disturbed one.
 
@@ -90,6 +92,9 @@ SAMPLES = {
     "brian2_backend": [100_000, 10_000, 1_000],
 }
 QUICK_DIVISOR = 5
+#: The issue's targets for one network, one sample at a time: engine GFLOP/s as a fraction of
+#: one core's share of the GEMM rate.
+ONE_CORE_GEMM_TARGET = {"64x16": 0.30, "256x64": 0.60, "1024x256": 0.45}
 #: The sparse networks: protocol, samples per measurement (numpy, numba, array).
 SPARSE_NETWORKS = {"olshausen_field": ("olshausen_field_image_patches.yaml", 2_000),
                    "sailnet": ("sailnet_olshausen_images.yaml", 5_000)}
@@ -613,8 +618,9 @@ def targets(report: dict) -> list[str]:
             for kind in ("engine", "end_to_end"):
                 ratio = compiled[kind]["samples_per_second"] / \
                     reference[kind]["samples_per_second"]
-                lines.append(f"target numba not slower than numpy ({network}, {kind}): "
-                             f"{ratio:.2f}× — {'met' if ratio >= 1.0 else 'NOT met'}")
+                goal = 3.0 if kind == "end_to_end" else 1.0
+                lines.append(f"target numba ≥ {goal:g}× numpy ({network}, {kind}): "
+                             f"{ratio:.2f}× — {'met' if ratio >= goal else 'NOT met'}")
     for size in sorted({row["size"] for row in report["rows"] if row["network"] == "linsker"},
                        key=lambda s: int(s.split("x")[0])):
         one = rows.get(("linsker", size, "numba"))
@@ -623,6 +629,13 @@ def targets(report: dict) -> list[str]:
             if ratio is not None:
                 lines.append(f"target numba one-sample ≥ 5× Brian2 standalone at {size} "
                              f"({kind}): {ratio:.2f}× — {'met' if ratio >= 5 else 'NOT met'}")
+        gemm = report["machine"]["gemm_gflops"]
+        if one and gemm and size in ONE_CORE_GEMM_TARGET:
+            # One network uses one core: its share of the all-core GEMM rate.
+            share = one["engine"]["gflops"] / (gemm / report["machine"]["cores"])
+            goal = ONE_CORE_GEMM_TARGET[size]
+            lines.append(f"target numba one-sample engine ≥ {goal:.0%} of one core's GEMM "
+                         f"share at {size}: {share:.1%} — {'met' if share >= goal else 'NOT met'}")
         if size == "64x16" and one:
             for kind in ("engine", "end_to_end"):
                 fraction = one[kind]["fraction_of_in_cache_bound"]

@@ -905,16 +905,25 @@ def lca(patches, weights, target, cauchy, sparsity, prior_scale, steps, dt, tiny
     # overwrite the overlaps, whose eigenvalue is known by now).
     for i in range(n_units):
         overlaps[i, i] -= 1.0
+    # The potentials start at 0, so the first step has no inhibition: u = dt·b. Each later
+    # step makes one pass over the batch that updates the potentials and thresholds them
+    # for the next product (the lateral product is the only other work).
     for b in range(batch):
         for i in range(n_units):
-            state[b, i] = 0.0
-    for _ in range(steps):
+            state[b, i] = step_size * drive[b, i]
+    if steps > 0:
         _soft_threshold(state, sparsity, active)
+    for _ in range(steps - 1):
         _times_overlaps(active, overlaps, product, use_blas)
         for b in range(batch):
             for i in range(n_units):
-                state[b, i] += step_size * (drive[b, i] - state[b, i] - product[b, i])
-    _soft_threshold(state, sparsity, active)
+                value = state[b, i] + step_size * (drive[b, i] - state[b, i] - product[b, i])
+                state[b, i] = value
+                magnitude = abs(value) - sparsity
+                if magnitude > 0.0:
+                    active[b, i] = magnitude if value > 0.0 else -magnitude
+                else:
+                    active[b, i] = 0.0
     for b in range(batch):
         for i in range(n_units):
             target[b, i] = active[b, i] / gains[i]
