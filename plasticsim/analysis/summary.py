@@ -256,9 +256,11 @@ def linsker1986_summaries(results) -> dict:
     """Per layer of Linsker's (1986) development (:mod:`plasticsim.analysis.linsker1986`):
     field classes, centre and surround signs, saturation, the leading MacKay–Miller modes and
     the cosine of unsaturated fields with the leading one (``<population>_linsker1986_*``)."""
-    from .linsker1986 import analyze_linsker1986, linsker1986_summary
     if not any(p.arbor is not None for p in results.spec.model.projections.values()):
         return {}
+    # Imported only for arbor networks: it pulls in scipy.signal (about 1 s of start-up that
+    # every other protocol's run would pay for nothing).
+    from .linsker1986 import analyze_linsker1986, linsker1986_summary
     return linsker1986_summary(analyze_linsker1986(results.path))
 
 
