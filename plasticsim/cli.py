@@ -145,7 +145,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="cycles per pixel, each below Nyquist (0.5)")
     probe.add_argument("--orientations", type=int, help="orientations over 180° (default 24)")
     probe.add_argument("--phases", type=int, help="temporal phases per cycle (default 16)")
-    probe.add_argument("--contrast", type=float, help="grating amplitude (default 1)")
+    probe.add_argument("--contrast", type=float, help="grating amplitude (default: the "
+                       "protocol's own gratings probe of the population, else 1); likewise "
+                       "the other options default to that probe's settings")
     probe.add_argument("--grating-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
                        help="centred grating window in pixels (default: the whole input)")
     probe.add_argument("--response", choices=("auto", "rate", "spike_count"))

@@ -84,6 +84,25 @@ def _cli_key(key_path: str | None, name: str) -> str | None:
     return "--" + field.replace("_", "-")
 
 
+def _declared_settings(spec, population: str) -> dict:
+    """Settings of the protocol's own ``gratings`` probes of ``population``, where they agree.
+
+    A run's summary reports its probes' figures (e.g. protocols/complex_cells.yaml probes at
+    contrast √2); probing the same population again without options then measures the same
+    gratings, so it reproduces the summary rather than a different figure. Where several
+    probes of the population disagree on a setting, that setting keeps its default.
+    """
+    declared = [probe.model_dump(mode="json") for probe in (spec.probes or {}).values()
+                if getattr(probe, "kind", None) == "gratings"
+                and probe.population == population]
+    shared = {}
+    for key in GRATING_SETTINGS:
+        values = [settings[key] for settings in declared]
+        if values and all(value == values[0] for value in values):
+            shared[key] = values[0]
+    return shared
+
+
 def probe_gratings(results_path: str | Path, population: str, *, figures: bool = True,
                    figure_directory: str | Path | None = None, **settings) -> dict:
     """Show drifting gratings to ``population`` of a trained network; store the tuning.
@@ -101,8 +120,9 @@ def probe_gratings(results_path: str | Path, population: str, *, figures: bool =
     **settings
         Keys of the ``gratings`` probe (:class:`~plasticsim.model.probes.gratings.
         GratingsProbeSpec`): ``input``, ``spatial_frequencies``, ``orientations``,
-        ``phases``, ``contrast``, ``grating_size``, ``response``; None values are left at
-        their defaults.
+        ``phases``, ``contrast``, ``grating_size``, ``response``. A None value takes the
+        setting of the protocol's own gratings probe of ``population`` when the stored
+        protocol has one (so the figures match the run's summary), else the default.
 
     Returns
     -------
@@ -135,7 +155,8 @@ def probe_gratings(results_path: str | Path, population: str, *, figures: bool =
         raise SpecError(f"unknown grating setting {sorted(unknown)[0]!r} (settings: "
                         f"{', '.join(GRATING_SETTINGS)})")
     name = f"gratings_{population}"
-    probe = {"kind": "gratings", "population": population,
+    probe = {**_declared_settings(results.spec, population),
+             "kind": "gratings", "population": population,
              **{key: value for key, value in settings.items() if value is not None}}
     document = results.spec.model_dump(mode="json")
     document["probes"] = {name: probe}

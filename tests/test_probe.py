@@ -77,3 +77,32 @@ def test_bad_probes_name_the_option_and_leave_the_file(trained, arguments, optio
 def test_a_missing_or_incomplete_file_is_one_line(tmp_path, capsys):
     assert main(["probe", str(tmp_path / "none.h5"), "--gratings", "output"]) == 2
     assert "results file not found" in capsys.readouterr().err
+
+
+def test_the_probe_defaults_to_the_protocols_own_grating_settings(tmp_path, capsys):
+    """A protocol that probes ``output`` at contrast 2 over its own frequencies: probing again
+    without options measures those gratings (the summary's figure), not the defaults
+    (contrast 1, seven frequencies); an option given still wins."""
+    plasticsim.run(PROTOCOLS / "linsker_image_patches.yaml", tmp_path, overwrite=True,
+                   progress=False, figures=False,
+                   overrides=["schedule.samples=500", "schedule.warmup_samples=0",
+                              "record.every=500", "stimuli.input.covariance_samples=2000",
+                              "probes.declared.kind=gratings",
+                              "probes.declared.population=output",
+                              "probes.declared.contrast=2.0",
+                              f"probes.declared.spatial_frequencies={FREQUENCIES}",
+                              "probes.declared.orientations=12", "probes.declared.phases=8"])
+    path = tmp_path / "results.h5"
+    with h5py.File(path, "r") as file:
+        weights = file["weights/feedforward"][()]
+    for options, contrast in (([], 2.0), (["--contrast", "0.5"], 0.5)):
+        assert main(["probe", str(path), "--gratings", "output", "--no-figures",
+                     *options]) == 0
+        with h5py.File(path, "r") as file:
+            assert file["probes/gratings_output"].attrs["contrast"] == contrast
+        direct = measure_grating_tuning(lambda stimuli: stimuli @ weights.T,
+                                        drifting_gratings((8, 8), FREQUENCIES, 12, 8,
+                                                          contrast))
+        np.testing.assert_allclose(read_grating_tuning(path, "output").mean_response,
+                                   direct.mean_response, rtol=1e-10, atol=1e-12)
+    capsys.readouterr()
