@@ -99,6 +99,11 @@ def build_members(spec: ProtocolSpec, lines: dict | None = None, source: str | N
 def _plans(spec: ProtocolSpec, lines: dict | None, source: str | None):
     """Members and plans of a protocol, with its memory checked before and after building."""
     members = expand_ensemble(spec)
+    return members, _checked_plans(members, lines, source)
+
+
+def _checked_plans(members, lines: dict | None, source: str | None):
+    """Plans of ``members``, their memory checked before and after building."""
     try:
         for member in members:
             check_spec_memory(member.spec, len(members))
@@ -106,7 +111,7 @@ def _plans(spec: ProtocolSpec, lines: dict | None, source: str | None):
         check_plan_memory(plans)
     except SpecError as error:
         raise locate(error, lines, source) from None
-    return members, plans
+    return plans
 
 
 def validate(protocol, overrides: list[str] | None = None, backend: str | None = None):
@@ -339,13 +344,7 @@ def run_batch(specs: list[ProtocolSpec], directories: list, *,
                         "ensemble block")
     members = [EnsembleMember(index, f"seed={spec.seed}", spec.seed, {}, spec)
                for index, spec in enumerate(specs)]
-    try:
-        for member in members:
-            check_spec_memory(member.spec, len(members))
-        plans = build_plans([member.spec for member in members])
-        check_plan_memory(plans)
-    except SpecError as error:
-        raise locate(error, None, "<batch>") from None
+    plans = _checked_plans(members, None, "<batch>")
     simulations = [build(plan, specs[0].backend, [members[i].label for i in plan.info["members"]])
                    for plan in plans]
     outs = [Path(directory) for directory in directories]
