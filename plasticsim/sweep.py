@@ -110,10 +110,8 @@ def run_member(document: dict, directory: str, figures: bool,
     the member's results file records instead of the worker's command line."""
     from threadpoolctl import threadpool_limits
 
+    from .checkpoint import protocol_hash
     from .io.provenance import invoked_by
-
-    from .checkpoint import CHECKPOINT_NAME, protocol_hash
-    from .io import output
     from .run import resume, run
     from .spec.loading import protocol_from_document
 
@@ -127,8 +125,7 @@ def run_member(document: dict, directory: str, figures: bool,
             return {"status": "skipped", "summary": done, "wall_seconds": 0.0}
         # One BLAS thread per member: the cluster runs one member per core.
         with threadpool_limits(1), invoked_by(requested or {}):
-            if any((d / CHECKPOINT_NAME).is_file()
-                   for d in (directory, directory / output.STAGING_NAME)):
+            if _has_checkpoint(directory):
                 try:
                     results = resume(directory, progress=False, figures=figures)
                     status = "resumed"
@@ -145,6 +142,14 @@ def run_member(document: dict, directory: str, figures: bool,
     except (PlasticsimError, OSError, ValueError, RuntimeError) as error:
         return {"status": "failed", "error": f"{type(error).__name__}: {error}",
                 "wall_seconds": time.perf_counter() - started}
+
+
+def _has_checkpoint(directory: Path) -> bool:
+    """Whether an interrupted run of a member left a checkpoint (in place or staged)."""
+    from .checkpoint import CHECKPOINT_NAME
+    from .io import output
+    return any((d / CHECKPOINT_NAME).is_file()
+               for d in (directory, directory / output.STAGING_NAME))
 
 
 def batches(members: list, size: int) -> list[list]:
@@ -182,8 +187,7 @@ def run_batch_task(documents: list, directories: list, figures: bool,
     that caused it. Returns one outcome per member, as :func:`run_member`."""
     from threadpoolctl import threadpool_limits
 
-    from .checkpoint import CHECKPOINT_NAME, protocol_hash
-    from .io import output
+    from .checkpoint import protocol_hash
     from .io.provenance import invoked_by
     from .run import run_batch
     from .spec.loading import protocol_from_document
@@ -201,8 +205,7 @@ def run_batch_task(documents: list, directories: list, figures: bool,
             continue
         if done is not None:
             outcomes[position] = {"status": "skipped", "summary": done, "wall_seconds": 0.0}
-        elif any((d / CHECKPOINT_NAME).is_file()
-                 for d in (directory, directory / output.STAGING_NAME)):
+        elif _has_checkpoint(directory):
             outcomes[position] = run_member(document, str(directory), figures, requested)
         else:
             pending.append((position, spec))
