@@ -42,7 +42,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import scipy.io
 
 from .analysis.baselines import (BASELINE_METHODS, DEFAULT_PATCHES, DEFAULT_SEED,
                                  energy_spread, fit_baseline, run_patches)
@@ -178,6 +177,7 @@ def _read_mat_dictionary(path: Path, key: str | None) -> np.ndarray:
                       if isinstance(handle[name], h5py.Dataset)}
     else:
         try:
+            import scipy.io  # on use: slow to import
             arrays = {name: value for name, value in scipy.io.loadmat(path).items()
                       if not name.startswith("__")}
         except Exception as error:  # scipy raises several types for unreadable files

@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from plasticsim.errors import DataError
 
@@ -377,6 +376,7 @@ def fit_gabor(patch: np.ndarray, n_starts: int = 4,
 
     best = None
     for start in chosen:
+        from scipy.optimize import least_squares  # on use: slow to import
         result = least_squares(residuals, start, jac=jacobian, bounds=(lower, upper),
                                x_scale="jac", max_nfev=MAX_EVALUATIONS)
         if best is None or result.cost < best.cost:

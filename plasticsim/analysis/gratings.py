@@ -55,7 +55,6 @@ from typing import Callable
 
 import h5py
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from plasticsim.errors import DataError, SpecError
 from plasticsim.model.probes.gratings import (  # noqa: F401  (the stimuli live with the probe)
@@ -201,6 +200,7 @@ def orientation_bandwidth(tuning_curve: np.ndarray, orientations: np.ndarray) ->
     degrees = np.degrees(np.asarray(orientations, dtype=np.float64))
     values = np.asarray(tuning_curve, dtype=np.float64)
     # periodic spline over one period of 180° (the first sample repeated at +180°)
+    from scipy.interpolate import CubicSpline  # on use: slow to import
     spline = CubicSpline(np.append(degrees, degrees[0] + 180.0), np.append(values, values[0]),
                          bc_type="periodic")
     step = BANDWIDTH_RESOLUTION_DEG

@@ -21,7 +21,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 from ..errors import ConvergenceError
 
@@ -181,6 +180,7 @@ def water_filling_gains(signal_eigenvalues, noise_eigenvalues, output_noise_vari
                                f"budget {budget:g} after {MAX_BRACKET_STEPS} bracketing steps "
                                f"(output noise variance {c:g}); the optimum is not computed")
     try:
+        from scipy import optimize  # on use: slow to import
         log_mu = optimize.brentq(lambda x: spent(x) - budget, log_lo, log_hi, xtol=1e-14,
                                  rtol=1e-14, maxiter=MAX_ROOT_ITERATIONS)
     except (ValueError, RuntimeError) as error:
@@ -222,6 +222,7 @@ def equal_diagonal_rotation(diagonal):
             return c * c * A[i, i] + 2 * c * s * A[i, j] + s * s * A[j, j] - target
 
         # diagonal_i goes from A_ii ≥ t (θ=0) to A_jj ≤ t (θ=π/2): a root lies between.
+        from scipy import optimize  # on use: slow to import
         theta = optimize.brentq(diagonal_i, 0.0, np.pi / 2, xtol=1e-15)
         G = np.eye(m)
         c, s = np.cos(theta), np.sin(theta)

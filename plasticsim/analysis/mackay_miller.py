@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from plasticsim.errors import DataError, SpecError
 
@@ -561,6 +560,7 @@ def next_layer_correlation(fields: np.ndarray, correlation: CorrelationFunction
     if fields.ndim != 3 or fields.shape[1] != fields.shape[2] or fields.shape[1] % 2 != 1:
         raise DataError(f"next-layer correlation: expected fields of shape (cells, side, side) "
                         f"with an odd side, got {fields.shape}")
+    from scipy.signal import fftconvolve  # on use: slow to import
     autocorrelation = np.mean([fftconvolve(w, w[::-1, ::-1], mode="full") for w in fields],
                               axis=0)
     return CorrelationFunction(fftconvolve(autocorrelation, correlation.values, mode="full"))

@@ -50,10 +50,12 @@ def stacks_members(name: str) -> bool:
 UNAVAILABLE: dict[str, str] = {}
 
 
-def _import_all() -> None:
+def _import_all(family: str | None = None) -> None:
+    """Import (so register) the numpy backend and the optional ones, or only ``family``
+    where it is optional (each import costs a run 0.05–0.2 s)."""
     from . import numpy_backend  # noqa: F401  (registers itself)
     for name, (module, hint) in OPTIONAL_BACKENDS.items():
-        if name in BACKENDS or name in UNAVAILABLE:
+        if name in BACKENDS or name in UNAVAILABLE or family not in (None, name):
             continue
         try:
             importlib.import_module(f".{module}", __name__)
@@ -67,8 +69,8 @@ def available_backends() -> list[str]:
 
 
 def _builder(name: str) -> Callable:
-    _import_all()
     family = name.split(":")[0]
+    _import_all(family if family in OPTIONAL_BACKENDS or family == "numpy" else None)
     if name in BACKENDS:
         return BACKENDS[name]
     if family in BACKENDS:

@@ -55,7 +55,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import model_validator
-from scipy.special import erf
 
 from ..schema import AveragingRate, Finite, NonNegativeFinite, Size, Spec
 from .registry import SENSING
@@ -67,6 +66,7 @@ LAYER_NORM_EPSILON = 1e-5  # PyTorch's and the gMLP reference code's default
 
 def gelu(x: np.ndarray) -> np.ndarray:
     """Exact GeLU, x Φ(x) = ½ x (1 + erf(x/√2)) (Hendrycks & Gimpel 2016)."""
+    from scipy.special import erf  # on use: slow to import
     return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 

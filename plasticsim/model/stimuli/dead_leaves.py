@@ -44,7 +44,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import scipy.ndimage
 
 # Elements (leaves × box pixels) rasterised at once: bounds memory at ~100 MB.
 _CHUNK_ELEMENTS = 2_000_000
@@ -121,6 +120,7 @@ def _cached(n_images, size, seed, min_radius, max_radius, size_exponent, max_asp
                        max_radius * supersample, size_exponent, max_aspect, shading,
                        texture, 2.0 * supersample)
         pixels = fine.reshape(size, supersample, size, supersample).mean(axis=(1, 3))
+        import scipy.ndimage  # on use: slow to import
         images[index] = scipy.ndimage.gaussian_filter(pixels, blur) if blur > 0 else pixels
     images.setflags(write=False)
     return images

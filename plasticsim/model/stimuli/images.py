@@ -46,8 +46,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import scipy.fft
-import scipy.io
 from plasticsim.errors import DataError
 
 #: Default built-in set: natural surfaces shipped inside the scikit-image wheel.
@@ -245,6 +243,7 @@ def _read_mat(path: Path, key: str) -> np.ndarray:
             array = mat_file[key][()].T
     else:
         try:
+            import scipy.io  # on use: slow to import
             contents = scipy.io.loadmat(path)
         except Exception as error:  # scipy raises ValueError, TypeError, OSError, ...
             raise DataError(f"{path}: cannot read as a MATLAB file ({error})") from error
@@ -335,6 +334,7 @@ def whiten_olshausen_field(images: np.ndarray, f0: float | None = None,
     picture_size = max(height, width)
     f0 = 0.4 * picture_size if f0 is None else float(f0)
     # Frequencies in cycles per picture of picture_size pixels (rfft: half plane in x).
+    import scipy.fft  # on use: slow to import
     frequency_y = scipy.fft.fftfreq(height)[:, np.newaxis] * picture_size
     frequency_x = scipy.fft.rfftfreq(width)[np.newaxis, :] * picture_size
     frequency = np.hypot(frequency_x, frequency_y)
