@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from conftest import PROTOCOLS, REPOSITORY, relative_difference, simulate
+from conftest import PROTOCOLS, REPOSITORY, SHARED, relative_difference, simulate
 
 from plasticsim.backends import build, check_supported
 from plasticsim.engine.builder import build_plan
@@ -276,3 +276,31 @@ def test_sailnet_on_cpp_standalone_matches_numpy():
     assert_spiking_matches_numpy(load_protocol(SAILNET, [
         "schedule.samples=2000", "schedule.warmup_samples=0", "record.every=1000",
         *SAILNET_SMALL]), "brian2:cpp_standalone")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "data" / "olshausen").is_dir(),
+                    reason="Olshausen's images (../shared/data/olshausen) are absent")
+def test_sailnet_on_olshausen_images_learns_the_same_fields_on_cpp_standalone(tmp_path):
+    """The full protocol (100,000 samples) on both backends: the same learned weights
+    (rounding only), so the same receptive fields, Gabor fits and spike rates."""
+    import h5py
+
+    import plasticsim
+    images = SHARED / "data" / "olshausen" / "sparsenet_tcl_trainset" / "image*"
+    runs = {backend: plasticsim.run(PROTOCOLS / "sailnet_olshausen_images.yaml",
+                                    tmp_path / backend.replace(":", "_"), backend=backend,
+                                    overrides=[f"stimuli.input.source.path={images}"],
+                                    overwrite=True, progress=False, figures=False)
+            for backend in ("numpy", "brian2:cpp_standalone")}
+    stored = {backend: h5py.File(run.path, "r") for backend, run in runs.items()}
+    reference, other = stored["numpy"], stored["brian2:cpp_standalone"]
+    for name in ("weights/feedforward", "weights/lateral", "weights/spiking_thresholds"):
+        difference = relative_difference(reference[name][()], other[name][()])
+        print(f"{name}: relative difference {difference:.3g}")
+        assert difference <= 1e-8, name
+    np.testing.assert_array_equal(reference["metrics/mean_rate"][-1],
+                                  other["metrics/mean_rate"][-1])
+    summaries = [run.summary for run in runs.values()]
+    assert summaries[0]["fraction_r2_above_0.9"] == summaries[1]["fraction_r2_above_0.9"]
+    assert summaries[0]["fraction_r2_above_0.9"] > 0.4   # the network learned Gabor fields

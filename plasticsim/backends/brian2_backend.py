@@ -18,6 +18,15 @@ script):
 - one plan step is one tick of a *step clock*; lateral settling runs on a *fast clock*, one
   Jacobi/Euler iteration per tick, K = iterations + 1 ticks per step (the residual is checked
   every 10 iterations, as the reference does, and a converged network stops changing);
+- a leaky integrate-and-fire window (SAILnet's ``lif_window``) also runs on the fast clock,
+  one Euler step per tick (``steps`` ticks): the population's group becomes a spiking
+  ``NeuronGroup`` (``threshold`` u > θ, ``reset`` u ← 0 and a spike counted; no refractory
+  period, as in the reference), and lateral inhibition is a ``Synapses`` object with
+  ``on_pre`` (a spike of unit j adds W_ij to unit i's input of the next tick, within its batch
+  entry), its weights linked to the lateral weight matrix: event-driven, so the rare spikes
+  (target rate 0.05 per input) cost what they are, not a product of every pair per tick;
+  homeostatic thresholds, Hebbian terms with Oja's diagonal decay and Földiák's offset, and
+  clipping with a zero diagonal are step-clock code like the rest;
 - the weight updates of step k run at the start of step k + 1 (so every chunk of steps ends
   with one extra tick that applies the last step's updates), gated by per-step controls
   (``active``, ``training``, ``phase`` and the rates, each a ``TimedArray`` over steps).
@@ -28,7 +37,8 @@ per simulation for a fixed number of steps; every chunk of the run is one execut
 binary with the state and streams passed as ``run_args``).
 
 Operations outside this vocabulary (exact settling, power budgets, gates, sparse coding,
-spiking units, …) are refused before anything is compiled (:func:`refusal`).
+SOMs, Hebbian decays other than Oja's, …) are refused before anything is compiled
+(:func:`refusal`).
 """
 
 from __future__ import annotations
