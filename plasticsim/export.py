@@ -247,9 +247,11 @@ step_clock = b2.Clock(dt=TICKS_PER_STEP * TICK, name="step_clock")
         equations = [f"{name} : 1" for name in group.variables]
         equations += [f"{name} : 1 (linked)" for name in group.linked]
         lines.append(f"# {group.comment}" if group.comment else "")
+        events = (f", threshold={group.threshold!r}, reset={group.reset!r}"
+                  if group.threshold else "")
         lines.append(f'{group.name} = b2.NeuronGroup({group.size}, """\n'
                      + "\n".join(equations) + f'\n""", clock={group.clock}_clock, '
-                     f'name={group.name!r})')
+                     f'name={group.name!r}{events})')
         objects.append(group.name)
     lines.append("\n# Initial values (the state plasticsim built from the seed, and the "
                  "network's own variables)")
@@ -270,13 +272,21 @@ step_clock = b2.Clock(dt=TICKS_PER_STEP * TICK, name="step_clock")
                          f"index={_index(index)})")
     lines.append("\n# Sums over terms: Synapses onto the result with a summed variable")
     for synapses in net.synapses.values():
-        equations = "\n".join(f"{target}_post = {expression} : 1 (summed)"
-                              for target, expression in synapses.summed.items())
+        equations = [f"{target}_post = {expression} : 1 (summed)"
+                     for target, expression in synapses.summed.items()]
+        for name in synapses.linked:
+            equations += [f"{name} : 1 (linked)", f"{name}_index : integer (constant)"]
+        on_pre = f", on_pre={synapses.on_pre!r}" if synapses.on_pre else ""
         lines.append(f"# {synapses.comment}" if synapses.comment else "")
         lines.append(f'{synapses.name} = b2.Synapses({synapses.source}, {synapses.target}, '
-                     f'"""\n{equations}\n""", clock=step_clock, name={synapses.name!r})')
+                     f'"""\n' + "\n".join(equations) + f'\n""", clock={synapses.clock}_clock, '
+                     f'name={synapses.name!r}{on_pre})')
         lines.append(f"{synapses.name}.connect(i={_index(synapses.i)}, "
                      f"j={_index(synapses.j)})")
+        for name, (source, variable, index) in synapses.linked.items():
+            lines.append(f"{synapses.name}.{name}_index = {_index(index)}")
+            lines.append(f"{synapses.name}.{name} = b2.linked_var({source}, {variable!r}, "
+                         f"index={name + '_index'!r})")
         objects.append(synapses.name)
     lines.append("\n# The step, in order: last step's updates, then stimulus and drives "
                  "(step_clock, 'start'); settling iterations (fast_clock, 'groups')")

@@ -23,7 +23,7 @@ from plasticsim.spec.loading import load_protocol
 
 # Brian2 on its runtime NumPy target (no compilation; the C++ standalone target is checked in
 # tests/test_brian2_backend.py). It refuses, by design, what it has no code for (exact
-# settling, power budgets, gates, sparse coding, spiking units, float32): those skip with the
+# settling, power budgets, gates, sparse coding, float32): those skip with the
 # refusal as the reason.
 BACKENDS = ["numba", "array:numpy", "array:torch:cpu", "array:torch:cuda", "array:cupy",
             "brian2:numpy"]
@@ -162,7 +162,7 @@ def test_a_wrong_step_would_be_caught():
                                reference_run(flipped).read("feedforward.weights")) > 1e-3
 
 
-@pytest.mark.parametrize("backend", FEATURE_BACKENDS + ["array:torch:cpu"])
+@pytest.mark.parametrize("backend", FEATURE_BACKENDS + ["array:torch:cpu", "brian2:numpy"])
 def test_spiking_network_spikes_and_matches_numpy(backend):
     """SAILnet with thresholds low enough that units fire in the short run.
 

@@ -18,6 +18,15 @@ script):
 - one plan step is one tick of a *step clock*; lateral settling runs on a *fast clock*, one
   Jacobi/Euler iteration per tick, K = iterations + 1 ticks per step (the residual is checked
   every 10 iterations, as the reference does, and a converged network stops changing);
+- a leaky integrate-and-fire window (SAILnet's ``lif_window``) also runs on the fast clock,
+  one Euler step per tick (``steps`` ticks): the population's group becomes a spiking
+  ``NeuronGroup`` (``threshold`` u > θ, ``reset`` u ← 0 and a spike counted; no refractory
+  period, as in the reference), and lateral inhibition is a ``Synapses`` object with
+  ``on_pre`` (a spike of unit j adds W_ij to unit i's input of the next tick, within its batch
+  entry), its weights linked to the lateral weight matrix: event-driven, so the rare spikes
+  (target rate 0.05 per input) cost what they are, not a product of every pair per tick;
+  homeostatic thresholds, Hebbian terms with Oja's diagonal decay and Földiák's offset, and
+  clipping with a zero diagonal are step-clock code like the rest;
 - the weight updates of step k run at the start of step k + 1 (so every chunk of steps ends
   with one extra tick that applies the last step's updates), gated by per-step controls
   (``active``, ``training``, ``phase`` and the rates, each a ``TimedArray`` over steps).
@@ -28,7 +37,8 @@ per simulation for a fixed number of steps; every chunk of the run is one execut
 binary with the state and streams passed as ``run_args``).
 
 Operations outside this vocabulary (exact settling, power budgets, gates, sparse coding,
-spiking units, …) are refused before anything is compiled (:func:`refusal`).
+SOMs, Hebbian decays other than Oja's, …) are refused before anything is compiled
+(:func:`refusal`).
 """
 
 from __future__ import annotations
@@ -71,7 +81,10 @@ def _import_brian2():
 
 TARGETS = ("brian2", "brian2:numpy", "brian2:cython", "brian2:cpp_standalone")
 SUPPORTED_PRIMITIVES = frozenset({"load_stream", "matmul", "add_stream", "settle",
-                                  "running_average", "hebbian", "constrain", "apply_delta"})
+                                  "running_average", "hebbian", "constrain", "apply_delta",
+                                  "lif_window", "homeostasis", "clip"})
+#: Hebbian decay terms written as Brian2 code.
+HEBBIAN_DECAYS = ("none", "diagonal")
 #: Fast-clock tick (arbitrary: the plan has no physical time; ticks are counted).
 TICK_MS = 1.0
 
@@ -115,7 +128,7 @@ def refusal(plan, name: str = "brian2") -> str | None:
         if why is not None:
             return (f"the {name} backend cannot run the {op.primitive!r} operation "
                     f"({op.origin}): {why}")
-        if op.primitive == "settle":
+        if op.primitive in ("settle", "lif_window"):
             settled.add(op.writes["target"])
     for state in plan.states.values():  # (operations first: they name what needs the state)
         if np.dtype(state.initial.dtype).kind != "f":
@@ -136,8 +149,15 @@ def _operation_refusal(op, plan) -> str | None:
         if parameters["form"] != "outer" or parameters.get("transform"):
             return f"only the outer-product form is written (form {parameters['form']!r})"
     if op.primitive == "hebbian":
-        if parameters["decay"] != "none" or parameters.get("offset"):
-            return "only the plain Hebbian product (no decay, no offset) is written"
+        if parameters["decay"] not in HEBBIAN_DECAYS:
+            return (f"decay {parameters['decay']!r} is not written (only "
+                    f"{', '.join(HEBBIAN_DECAYS)})")
+        if parameters["decay"] != "none" and (_prefix(op.reads["weights"])
+                                              != _prefix(op.writes["delta"])):
+            return "the decayed weights and the delta belong to different projections"
+    if op.primitive == "lif_window":
+        if _prefix(op.reads["drive"]) != _prefix(op.writes["target"]):
+            return "the drive and the spike counts belong to different populations"
     if op.primitive == "constrain":
         if parameters["budget"] != "weight" or parameters["natural"]:
             return ("output-power budgets need q̂_L products that are not written; use "
@@ -157,6 +177,9 @@ class GroupSpec:
     variables: dict = field(default_factory=dict)
     linked: dict = field(default_factory=dict)
     comment: str = ""
+    #: Spiking groups: the threshold condition and the reset statements (else empty).
+    threshold: str = ""
+    reset: str = ""
 
 
 @dataclass
@@ -171,6 +194,12 @@ class SynapsesSpec:
     j: np.ndarray
     summed: dict = field(default_factory=dict)
     comment: str = ""
+    clock: str = "step"
+    #: Event-driven synapses: statements run for each spike of the source (else empty).
+    on_pre: str = ""
+    #: Synaptic variables linked to a group's variable: name → (group, variable, index),
+    #: the index (one entry per synapse) stored in the synaptic variable ``name + "_index"``.
+    linked: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -236,9 +265,13 @@ class PlanCompiler:
     def __init__(self, plan):
         self.plan = plan
         self.batch = plan.batch_size
-        iterations = [op.parameters["iterations"] for op in plan.operations
-                      if op.primitive == "settle"]
-        self.net = Brian2Network(ticks_per_step=(max(iterations) + 1) if iterations else 1)
+        # Fast ticks per step: one per settling iteration (+ the final check), one per Euler
+        # step of a LIF window.
+        ticks = [op.parameters["iterations"] + 1 for op in plan.operations
+                 if op.primitive == "settle"]
+        ticks += [op.parameters["steps"] for op in plan.operations
+                  if op.primitive == "lif_window"]
+        self.net = Brian2Network(ticks_per_step=max(ticks, default=1))
         self.counter = 0
         self._declare_states()
 
@@ -444,8 +477,25 @@ class PlanCompiler:
                               (*self.where(pre), terms(f"b*{n_in} + n", **grid)), group,
                               terms(f"m*{n_in} + n", **grid),
                               comment=f"Σ_b {post}ᵀ {pre}")
+        if op.parameters["decay"] == "diagonal":
+            # Oja: Σ_b post_bm² per row m, times the row's weights, off the product.
+            post_group, post_var = self.where(post)
+            square = self.unique("square")
+            self.net.groups[post_group].variables[square] = 0.0
+            self.code(post_group, f"{square} = {post_var}**2", comment=f"{post}²")
+            rows = self.add_group(self.unique("decay_rows"), n_out,
+                                  comment=f"one per row of {delta}")
+            row_sum = self.sum_into("decay", post_group, square, rows.name,
+                                    terms("m", b=batch, m=n_out), comment=f"Σ_b {post}²")
+            link = self.unique("decay")
+            self.net.groups[group].linked[link] = (rows.name, row_sum,
+                                                   terms("m", m=n_out, n=n_in))
+            w = self.where(op.reads["weights"])[1]
+            total = f"({total} - {link}*{w})"
         if op.parameters["reduce"] == "mean":
             total = f"({total}/{batch})"
+        if op.parameters.get("offset"):
+            total = f"({total} - {float(op.parameters['offset'])!r})"
         s0, s1 = (repr(float(s)) for s in op.parameters["signs"])
         phase = self.control("phase", prev)
         sign = f"((1 - {phase})*{s0} + {phase}*({s1}))"
@@ -458,6 +508,76 @@ class PlanCompiler:
         delta = self.where(op.reads["delta"])[1]
         self.code(group, f"{var} = {var} + {self.gate(op, prev)}*{delta}",
                   comment="weights += delta")
+
+    def _clip(self, op, prev):
+        group, w = self.where(op.writes["weights"])
+        g = self.gate(op, prev)
+        code = f"{w} = {g}*clip({w}, {float(op.parameters['minimum'])!r}, inf) + (1 - {g})*{w}"
+        if op.parameters.get("zero_diagonal"):
+            n_out, n_in = self.shape(op.writes["weights"])
+            mask = self.unique("diagonal")
+            self.net.groups[group].variables[mask] = (
+                np.arange(n_out)[:, None] == np.arange(n_in)[None, :]).ravel().astype(float)
+            code += f"\n{w} = {w}*(1 - {g}*{mask})"
+        self.code(group, code, comment=f"{op.writes['weights']} ≥ minimum"
+                  + (", zero diagonal" if op.parameters.get("zero_diagonal") else ""))
+
+    def _homeostasis(self, op, prev):
+        source, target = op.reads["source"], op.writes["target"]
+        batch, size = self.shape(source)
+        group, theta = self.where(target)
+        total = self.sum_into("count_sum", self.where(source)[0], self.where(source)[1],
+                              group, terms("m", b=batch, m=size), comment=f"Σ_b {source}")
+        rate, goal = float(op.parameters["rate"]), float(op.parameters["target_rate"])
+        g = self.gate(op, prev)
+        self.code(group, f"{theta} = {theta} + {g}*({rate!r}*({total}/{batch} - {goal!r}))",
+                  comment=f"{target} += γ (⟨n⟩_batch − p)")
+
+    def _lif_window(self, op, prev):
+        """Leaky integrate-and-fire units on the fast clock, one Euler step per tick; lateral
+        inhibition by event-driven synapses (a spike of tick t reaches the other units'
+        potentials at tick t + 1, as in the reference)."""
+        drive, target = op.reads["drive"], op.writes["target"]
+        batch, size = self.shape(drive)
+        steps, dt = int(op.parameters["steps"]), float(op.parameters["dt"])
+        population, D = self.where(drive)
+        counts = self.where(target)[1]
+        spec = self.net.groups[population]
+        spec.clock = "fast"   # the group's threshold and reset run every fast tick
+        tag = self.unique("lif")
+        v, lateral, tick, running = (f"{tag}_{name}" for name in ("v", "lateral", "tick",
+                                                                   "running"))
+        on, theta = f"{tag}_on", f"{tag}_theta"
+        spec.variables.update({v: 0.0, lateral: 0.0, tick: 0.0, running: 0.0, on: 0.0})
+        spec.linked[theta] = (*self.where(op.reads["thresholds"]),
+                              terms("m", b=batch, m=size))
+        g = self.gate(op, prev)
+        self.code(population, f"""
+{on} = {g}
+{v} = (1 - {on})*{v}
+{lateral} = (1 - {on})*{lateral}
+{counts} = (1 - {on})*{counts}
+{tick} = (1 - {on})*{tick}
+""", comment="a window starts: u = 0, no spikes, n = 0")
+        self.code(population, f"""
+{running} = {on}*int({tick} < {steps} - 0.5)
+{v} = {v} + {running}*({dt!r}*({D} - {v} - {lateral}))
+{lateral} = 0
+{tick} = {tick} + 1
+""", clock="fast", when="groups", comment="u += dt (Q x − u − W s) for the window's steps")
+        spec.threshold = f"{running} > 0.5 and {v} > {theta}"
+        spec.reset = f"{v} = 0\n{counts} = {counts} + 1"
+        if "lateral" in op.reads:
+            grid = {"b": batch, "i": size, "j": size}   # unit j's spike inhibits unit i
+            synapses = SynapsesSpec(self.unique("inhibition"), population, population,
+                                    terms(f"b*{size} + j", **grid),
+                                    terms(f"b*{size} + i", **grid), clock="fast",
+                                    on_pre=f"{lateral}_post += weight",
+                                    comment=f"W_ij s_j within each batch entry "
+                                    f"({op.reads['lateral']})")
+            synapses.linked["weight"] = (*self.where(op.reads["lateral"]),
+                                         terms(f"i*{size} + j", **grid))
+            self.net.synapses[synapses.name] = synapses
 
     def _constrain(self, op, prev):
         parameters = op.parameters
@@ -636,8 +756,11 @@ def instantiate(b2, net: Brian2Network, suffix: str = "") -> dict:
     for group in net.groups.values():
         lines = [f"{name} : 1" for name in group.variables]
         lines += [f"{name} : 1 (linked)" for name in group.linked]
+        events = {"threshold": group.threshold, "reset": group.reset} if group.threshold \
+            else {}
         objects[group.name] = b2.NeuronGroup(group.size, "\n".join(lines) or "dummy : 1",
-                                             clock=clocks[group.clock], name=group.name + suffix)
+                                             clock=clocks[group.clock], name=group.name + suffix,
+                                             **events)
     for group in net.groups.values():
         neurons = objects[group.name]
         for name, value in group.variables.items():
@@ -646,12 +769,20 @@ def instantiate(b2, net: Brian2Network, suffix: str = "") -> dict:
             setattr(neurons, name, b2.linked_var(objects[source], variable,
                                                  index=np.asarray(index).astype(np.int64)))
     for synapses in net.synapses.values():
-        equations = "\n".join(f"{target}_post = {expression} : 1 (summed)"
-                              for target, expression in synapses.summed.items())
-        created = b2.Synapses(objects[synapses.source], objects[synapses.target], equations,
-                              clock=clocks["step"], name=synapses.name + suffix)
+        equations = [f"{target}_post = {expression} : 1 (summed)"
+                     for target, expression in synapses.summed.items()]
+        for name in synapses.linked:
+            equations += [f"{name} : 1 (linked)", f"{name}_index : integer (constant)"]
+        events = {"on_pre": synapses.on_pre} if synapses.on_pre else {}
+        created = b2.Synapses(objects[synapses.source], objects[synapses.target],
+                              "\n".join(equations), clock=clocks[synapses.clock],
+                              name=synapses.name + suffix, **events)
         created.connect(i=np.asarray(synapses.i, dtype=np.int32),
                         j=np.asarray(synapses.j, dtype=np.int32))
+        for name, (source, variable, index) in synapses.linked.items():
+            setattr(created, f"{name}_index", np.asarray(index).astype(np.int32))
+            setattr(created, name, b2.linked_var(objects[source], variable,
+                                                 index=f"{name}_index"))
         objects[synapses.name] = created
     for code in net.codes:
         if code.kind == "summed":
