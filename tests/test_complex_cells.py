@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import PROTOCOLS
 
-from plasticsim.analysis.complex_cells import compare_layers, orientation_difference_deg
+from plasticsim.analysis.complex_cells import (compare_layers, orientation_difference_deg,
+                                               pooled_orientation_deg)
 from plasticsim.analysis.gabor import gabor_patch
 from plasticsim.analysis.gratings import analyze_grating_responses, drifting_gratings
 from plasticsim.backends import build
@@ -72,6 +73,21 @@ def test_orientation_differences_wrap_at_180_degrees():
                                [15.0, 90.0, 90.0, 0.0])
 
 
+def test_the_pooled_orientation_follows_the_weights_above_the_median():
+    """Twelve inputs at 0°, 15°, …, 165°. Favouring four inputs near 30° (as phases of one
+    orientation would be) gives their orientation and a long resultant; favouring 0° and 90°
+    alike (pooling over orientation) gives a resultant near 0; flat weights favour nothing."""
+    orientations = np.arange(12) * 15.0
+    one_band = np.full(12, 0.2)
+    one_band[[1, 2, 3]] = [0.5, 0.8, 0.5]                       # 15°, 30°, 45°
+    mean, resultant = pooled_orientation_deg(one_band, orientations)
+    assert orientation_difference_deg(mean, 30.0) < 1e-9 and resultant > 0.9
+    two_orientations = np.full(12, 0.2)
+    two_orientations[[0, 6]] = 1.0
+    assert pooled_orientation_deg(two_orientations, orientations)[1] < 1e-9
+    assert np.isnan(pooled_orientation_deg(np.full(12, 0.3), orientations)[0])
+
+
 def test_pooling_weights_that_do_not_match_the_layers_are_refused():
     spec = load_protocol(PROTOCOLS / PROTOCOL, KNOWN)
     plan = build_plan(spec)
@@ -85,31 +101,37 @@ SHORT = ["schedule.samples=40000", "record.every=20000",
          "learning_rates.feedforward.window=[0, 20000]",
          "learning_rates.lateral.window=[0, 20000]",
          "learning_rates.pooling.window=[20000, 40000]",
+         "learning_rates.pooling.initial=0.6",
          "learning_rates.complex_lateral.window=[20000, 40000]"]
 
 
 def test_a_short_run_learns_oriented_complex_cells(run_protocol):
-    """20,000 samples per layer. Random pooling alone lowers F1/F0 (the untrained layer 2 of
-    the full run: median 0.53) but leaves the units broadly tuned (median circular variance
-    0.59) and unrelated to their largest inputs (6% within 15°): the trace rule must give
-    sharper tuning and agreement as well as F1/F0 below layer 1's."""
+    """20,000 samples per layer, layer 2 at three times the shipped pooling rate (at the
+    shipped rate 20,000 samples leave it near its untrained state: circular variance 0.62).
+    Random pooling alone lowers F1/F0 (the untrained layer 2 of the full run: median 0.53)
+    but leaves the units broadly tuned (median circular variance 0.59) and unrelated to their
+    largest inputs (6% within 15°): the trace rule must give sharper tuning and agreement as
+    well as F1/F0 below layer 1's (this run: 0.84, circular variance 0.41, 3 of 8 units)."""
     summary = run_protocol(PROTOCOL, *SHORT).summary
     layer1 = summary["complex_cells_layer1_median_modulation_ratio"]
     assert layer1 > 1.5
     assert summary["complex_cells_layer2_median_modulation_ratio"] < layer1 - 0.5
-    assert summary["complex_gratings_median_circular_variance"] < 0.45
-    assert summary["complex_cells_fraction_orientation_difference_within_15deg"] >= 0.3
+    assert summary["complex_gratings_median_circular_variance"] < 0.5
+    assert summary["complex_cells_fraction_orientation_difference_within_15deg"] >= 0.25
 
 
 @pytest.mark.slow
 def test_the_full_run_meets_the_complex_cell_targets(run_protocol):
     """The shipped protocol (200,000 samples, seed 1; figures in the README): layer-1 median
-    F1/F0 > 1, layer-2 median < 1 with ≥ 60% of units below 1, oriented layer-2 units whose
-    preferred orientation is within 15° of their four largest inputs' for most units."""
+    F1/F0 > 1, layer-2 median < 1 with ≥ 60% of units below 1, oriented layer-2 units every
+    one of which has its preferred orientation within 15° of its four largest inputs' (on
+    seed 1; seeds 1–10 in the README) and of its above-median-weighted inputs' mean."""
     summary = run_protocol(PROTOCOL).summary
     assert summary["complex_cells_layer1_median_modulation_ratio"] > 1.0
     assert summary["complex_cells_layer2_median_modulation_ratio"] < 1.0
     assert summary["complex_cells_layer2_fraction_modulation_ratio_below_1"] >= 0.6
     assert summary["complex_cells_median_orientation_difference_deg"] < 15.0
-    assert summary["complex_cells_fraction_orientation_difference_within_15deg"] >= 0.8
+    assert summary["complex_cells_fraction_orientation_difference_within_15deg"] == 1.0
+    assert summary["complex_cells_fraction_pooled_orientation_difference_within_15deg"] == 1.0
+    assert summary["complex_cells_median_pooled_orientation_resultant"] > 0.6
     assert summary["complex_gratings_median_circular_variance"] < 0.3

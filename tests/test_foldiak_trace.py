@@ -40,11 +40,11 @@ def test_the_built_rule_updates_weights_by_its_equation():
     assert [op.primitive for op in operations] == ["trace", "hebbian", "apply_delta"]
     assert operations[0].parameters == {"sequence_length": 2, "rate": 0.25}
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 4, size=(4, 16)).astype(float)     # complex counts, 2 sequences
+    y = rng.integers(0, 4, size=(4, 8)).astype(float)     # complex counts, 2 sequences
     x = rng.integers(0, 3, size=(4, 144)).astype(float)    # simple counts
-    w = rng.random((16, 144))
+    w = rng.random((8, 144))
     state = {"complex.activity": y, "simple.activity": x, "pooling.weights": w.copy(),
-             "pooling.trace": np.zeros((4, 16)), "pooling.delta": np.zeros((16, 144))}
+             "pooling.trace": np.zeros((4, 8)), "pooling.delta": np.zeros((8, 144))}
     rate = 0.3
     for op in operations:
         run_operation(op, state, StepContext(phase=0, training=True, rate=rate))
@@ -65,10 +65,10 @@ def test_trace_weights_move_toward_the_input_when_the_trace_is_on():
     operations = [op for op in plan.operations if op.origin == "model.projections.pooling.rule"]
     x = np.zeros((4, 144))
     x[:, 0] = 2.0
-    y = np.ones((4, 16))
-    w = np.full((16, 144), 0.5)
+    y = np.ones((4, 8))
+    w = np.full((8, 144), 0.5)
     state = {"complex.activity": y, "simple.activity": x, "pooling.weights": w.copy(),
-             "pooling.trace": np.zeros((4, 16)), "pooling.delta": np.zeros((16, 144))}
+             "pooling.trace": np.zeros((4, 8)), "pooling.delta": np.zeros((8, 144))}
     for op in operations:
         run_operation(op, state, StepContext(phase=0, training=True, rate=1.0))
     updated = state["pooling.weights"]

@@ -8,6 +8,20 @@ module compares the grating-probe tuning (:mod:`plasticsim.analysis.gratings`) o
 projection's pre (layer 1) and post (layer 2) populations, and measures, for each layer-2
 unit, how far its preferred orientation lies from those of the layer-1 units it weights most.
 
+Two forms of that comparison are reported. The headline one takes the unit's
+:data:`DEFAULT_TOP_WEIGHTS` largest weights. The trace rule leaves the weights flat near the
+top (w → ⟨x | ȳ⟩: a unit's 10–20 largest weights on the shipped run lie within 15% of each
+other), so which four are largest is partly chance, and a unit that pools one band of
+neighbouring orientations (about the width of a layer-1 tuning curve) often has its top four
+on one flank of the band. The second form uses the whole weight profile: the circular mean
+of the layer-1 preferred orientations on the doubled-angle circle, each weighted by how much
+the unit weights that input above its median weight, ``max(w_j − median w, 0)`` (the part of
+the weights the learning added to the untrained, uniform baseline). It still tests pooling
+over phase rather than orientation: its resultant length R (1: every input it favours has
+one orientation; ≈ 0: it favours inputs of all orientations alike) is reported with it, and
+a unit that pooled across orientations would have a short resultant whose direction is
+unrelated to the unit's own preferred orientation.
+
 Orientation differences are taken modulo 180° and lie in [0°, 90°].
 """
 
@@ -38,12 +52,20 @@ class ComplexCellComparison:
         Per responsive layer-2 unit: the median over its ``top_weights`` largest-weight
         responsive layer-1 units of |Δ preferred orientation| (degrees, in [0, 90]).
     top_weights : int
+    pooled_orientation_difference_deg : numpy.ndarray
+        Per responsive layer-2 unit: |Δ| between its preferred orientation and the
+        above-median-weighted circular mean orientation of its responsive inputs (module
+        docstring), degrees in [0, 90]; NaN where no weight lies above the median.
+    pooled_orientation_resultant : numpy.ndarray
+        The resultant length of that circular mean, in [0, 1].
     """
 
     layer1_ratio: np.ndarray
     layer2_ratio: np.ndarray
     orientation_difference_deg: np.ndarray
     top_weights: int
+    pooled_orientation_difference_deg: np.ndarray
+    pooled_orientation_resultant: np.ndarray
 
     def summary(self, prefix: str = "complex_cells_") -> dict:
         """The figures the issue asks for, under ``prefix``."""
@@ -51,6 +73,7 @@ class ComplexCellComparison:
             return float(np.median(values)) if values.size else float("nan")
 
         differences = self.orientation_difference_deg
+        pooled = self.pooled_orientation_difference_deg
         return {
             prefix + "layer1_units": int(self.layer1_ratio.size),
             prefix + "layer2_units": int(self.layer2_ratio.size),
@@ -65,6 +88,11 @@ class ComplexCellComparison:
                 np.mean(differences <= ORIENTATION_TOLERANCE_DEG)) if differences.size
             else float("nan"),
             prefix + "top_weights": int(self.top_weights),
+            prefix + "median_pooled_orientation_difference_deg": median(pooled),
+            prefix + "fraction_pooled_orientation_difference_within_15deg": float(
+                np.mean(pooled <= ORIENTATION_TOLERANCE_DEG)) if pooled.size else float("nan"),
+            prefix + "median_pooled_orientation_resultant": median(
+                self.pooled_orientation_resultant),
         }
 
 
@@ -72,6 +100,27 @@ def orientation_difference_deg(first, second) -> np.ndarray:
     """|first − second| modulo 180°, in [0°, 90°] (orientations in degrees)."""
     difference = np.abs(np.asarray(first, float) - np.asarray(second, float)) % 180.0
     return np.minimum(difference, 180.0 - difference)
+
+
+def pooled_orientation_deg(weights, orientations_deg) -> tuple[float, float]:
+    """Circular mean (on the doubled-angle circle) of ``orientations_deg`` weighted by
+    ``max(weights − median(weights), 0)``, and its resultant length in [0, 1].
+
+    Returns ``(nan, nan)`` when no weight lies above the median (flat weights favour nothing).
+
+    Examples
+    --------
+    >>> mean, length = pooled_orientation_deg([1.0, 1.0, 3.0, 3.0], [0.0, 90.0, 170.0, 10.0])
+    >>> round(mean % 180.0, 6), round(length, 6)
+    (0.0, 0.939693)
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    excess = np.clip(weights - np.median(weights), 0.0, None)
+    total = excess.sum()
+    if not total > 0:
+        return float("nan"), float("nan")
+    vector = np.sum(excess * np.exp(2j * np.radians(np.asarray(orientations_deg, float))))
+    return float(np.degrees(np.angle(vector)) / 2.0 % 180.0), float(abs(vector) / total)
 
 
 def compare_layers(layer1: GratingTuning, layer2: GratingTuning, weights: np.ndarray,
@@ -113,7 +162,7 @@ def compare_layers(layer1: GratingTuning, layer2: GratingTuning, weights: np.nda
     orientation1 = layer1.columns["preferred_orientation_deg"]
     orientation2 = layer2.columns["preferred_orientation_deg"]
     candidates = np.flatnonzero(responsive1)
-    differences = []
+    differences, pooled, resultants = [], [], []
     for unit in np.flatnonzero(responsive2):
         if candidates.size == 0:
             break
@@ -121,11 +170,16 @@ def compare_layers(layer1: GratingTuning, layer2: GratingTuning, weights: np.nda
         strongest = candidates[np.argsort(row)[::-1][:top_weights]]
         differences.append(float(np.median(orientation_difference_deg(
             orientation2[unit], orientation1[strongest]))))
+        mean_deg, resultant = pooled_orientation_deg(row, orientation1[candidates])
+        pooled.append(float(orientation_difference_deg(orientation2[unit], mean_deg)))
+        resultants.append(resultant)
     return ComplexCellComparison(
         layer1_ratio=np.asarray(layer1.columns["modulation_ratio"][responsive1], float),
         layer2_ratio=np.asarray(layer2.columns["modulation_ratio"][responsive2], float),
         orientation_difference_deg=np.asarray(differences, dtype=np.float64),
-        top_weights=int(top_weights))
+        top_weights=int(top_weights),
+        pooled_orientation_difference_deg=np.asarray(pooled, dtype=np.float64),
+        pooled_orientation_resultant=np.asarray(resultants, dtype=np.float64))
 
 
 def complex_cell_summaries(results, tunings: dict) -> tuple[dict, dict]:
@@ -148,7 +202,10 @@ def complex_cell_summaries(results, tunings: dict) -> tuple[dict, dict]:
         arrays[f"analysis/complex_cells/{name}"] = (
             {"layer1_modulation_ratio": comparison.layer1_ratio,
              "layer2_modulation_ratio": comparison.layer2_ratio,
-             "orientation_difference_deg": comparison.orientation_difference_deg},
+             "orientation_difference_deg": comparison.orientation_difference_deg,
+             "pooled_orientation_difference_deg":
+                 comparison.pooled_orientation_difference_deg,
+             "pooled_orientation_resultant": comparison.pooled_orientation_resultant},
             {"layer1": projection.pre, "layer2": projection.post,
              "top_weights": comparison.top_weights})
     return summary, arrays
