@@ -244,13 +244,10 @@ step_clock = b2.Clock(dt=TICKS_PER_STEP * TICK, name="step_clock")
 ''')
     objects = []
     for group in net.groups.values():
-        equations = [f"{name} : 1" for name in group.variables]
-        equations += [f"{name} : 1 (linked)" for name in group.linked]
         lines.append(f"# {group.comment}" if group.comment else "")
-        events = (f", threshold={group.threshold!r}, reset={group.reset!r}"
-                  if group.threshold else "")
+        events = "".join(f", {key}={value!r}" for key, value in group.events().items())
         lines.append(f'{group.name} = b2.NeuronGroup({group.size}, """\n'
-                     + "\n".join(equations) + f'\n""", clock={group.clock}_clock, '
+                     + group.equations() + f'\n""", clock={group.clock}_clock, '
                      f'name={group.name!r}{events})')
         objects.append(group.name)
     lines.append("\n# Initial values (the state plasticsim built from the seed, and the "
@@ -272,14 +269,10 @@ step_clock = b2.Clock(dt=TICKS_PER_STEP * TICK, name="step_clock")
                          f"index={_index(index)})")
     lines.append("\n# Sums over terms: Synapses onto the result with a summed variable")
     for synapses in net.synapses.values():
-        equations = [f"{target}_post = {expression} : 1 (summed)"
-                     for target, expression in synapses.summed.items()]
-        for name in synapses.linked:
-            equations += [f"{name} : 1 (linked)", f"{name}_index : integer (constant)"]
-        on_pre = f", on_pre={synapses.on_pre!r}" if synapses.on_pre else ""
+        on_pre = "".join(f", {key}={value!r}" for key, value in synapses.events().items())
         lines.append(f"# {synapses.comment}" if synapses.comment else "")
         lines.append(f'{synapses.name} = b2.Synapses({synapses.source}, {synapses.target}, '
-                     f'"""\n' + "\n".join(equations) + f'\n""", clock={synapses.clock}_clock, '
+                     f'"""\n' + synapses.equations() + f'\n""", clock={synapses.clock}_clock, '
                      f'name={synapses.name!r}{on_pre})')
         lines.append(f"{synapses.name}.connect(i={_index(synapses.i)}, "
                      f"j={_index(synapses.j)})")

@@ -181,6 +181,15 @@ class GroupSpec:
     threshold: str = ""
     reset: str = ""
 
+    def equations(self) -> str:
+        """The group's Brian2 equations (one dimensionless variable per name)."""
+        return "\n".join([f"{name} : 1" for name in self.variables]
+                         + [f"{name} : 1 (linked)" for name in self.linked])
+
+    def events(self) -> dict:
+        """``threshold`` and ``reset`` keywords of a spiking group (else none)."""
+        return {"threshold": self.threshold, "reset": self.reset} if self.threshold else {}
+
 
 @dataclass
 class SynapsesSpec:
@@ -200,6 +209,18 @@ class SynapsesSpec:
     #: Synaptic variables linked to a group's variable: name → (group, variable, index),
     #: the index (one entry per synapse) stored in the synaptic variable ``name + "_index"``.
     linked: dict = field(default_factory=dict)
+
+    def equations(self) -> str:
+        """Summed variables, and each linked variable with its stored index."""
+        lines = [f"{target}_post = {expression} : 1 (summed)"
+                 for target, expression in self.summed.items()]
+        for name in self.linked:
+            lines += [f"{name} : 1 (linked)", f"{name}_index : integer (constant)"]
+        return "\n".join(lines)
+
+    def events(self) -> dict:
+        """The ``on_pre`` keyword of event-driven synapses (else none)."""
+        return {"on_pre": self.on_pre} if self.on_pre else {}
 
 
 @dataclass
@@ -754,13 +775,9 @@ def instantiate(b2, net: Brian2Network, suffix: str = "") -> dict:
               "step": b2.Clock(dt=net.ticks_per_step * tick, name="step_clock" + suffix)}
     objects = {"fast_clock": clocks["fast"], "step_clock": clocks["step"]}
     for group in net.groups.values():
-        lines = [f"{name} : 1" for name in group.variables]
-        lines += [f"{name} : 1 (linked)" for name in group.linked]
-        events = {"threshold": group.threshold, "reset": group.reset} if group.threshold \
-            else {}
-        objects[group.name] = b2.NeuronGroup(group.size, "\n".join(lines) or "dummy : 1",
+        objects[group.name] = b2.NeuronGroup(group.size, group.equations() or "dummy : 1",
                                              clock=clocks[group.clock], name=group.name + suffix,
-                                             **events)
+                                             **group.events())
     for group in net.groups.values():
         neurons = objects[group.name]
         for name, value in group.variables.items():
@@ -769,14 +786,9 @@ def instantiate(b2, net: Brian2Network, suffix: str = "") -> dict:
             setattr(neurons, name, b2.linked_var(objects[source], variable,
                                                  index=np.asarray(index).astype(np.int64)))
     for synapses in net.synapses.values():
-        equations = [f"{target}_post = {expression} : 1 (summed)"
-                     for target, expression in synapses.summed.items()]
-        for name in synapses.linked:
-            equations += [f"{name} : 1 (linked)", f"{name}_index : integer (constant)"]
-        events = {"on_pre": synapses.on_pre} if synapses.on_pre else {}
         created = b2.Synapses(objects[synapses.source], objects[synapses.target],
-                              "\n".join(equations), clock=clocks[synapses.clock],
-                              name=synapses.name + suffix, **events)
+                              synapses.equations(), clock=clocks[synapses.clock],
+                              name=synapses.name + suffix, **synapses.events())
         created.connect(i=np.asarray(synapses.i, dtype=np.int32),
                         j=np.asarray(synapses.j, dtype=np.int32))
         for name, (source, variable, index) in synapses.linked.items():
